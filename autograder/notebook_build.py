@@ -1,0 +1,77 @@
+"""Build `source.ipynb` from a readable, diffable `notebook.py` (percent format).
+
+Cells start with a `# %%` line:
+
+    # %% [markdown]          a markdown cell; its lines are comments ("# " is stripped)
+    # %% [solution id=q1]    a solution cell (nbgrader grade_id q1)
+    # %% [provided id=imp]   provided code exported into the submission module
+    # %%                     a plain code cell (demos, plots, local checks)
+
+`dlgrade assign` refuses a package whose `source.ipynb` differs from its `notebook.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+_HEADER = re.compile(r"^# %%(?:\s*\[(?P<kind>markdown|solution|provided)(?:\s+id=(?P<id>[\w-]+))?\])?\s*$")
+
+
+def parse_cells(text: str) -> list[dict]:
+    cells: list[dict] = []
+    for line in text.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            cells.append({"kind": header["kind"] or "code", "id": header["id"], "lines": []})
+        elif cells:
+            cells[-1]["lines"].append(line)
+    return cells
+
+
+def _markdown_text(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        if line.startswith("# "):
+            out.append(line[2:])
+        elif line.startswith("#"):
+            out.append(line[1:])
+        else:
+            out.append(line)
+    return "\n".join(out).strip("\n")
+
+
+def build_notebook(text: str, slug: str) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.metadata["dlgrade"] = {"assignment": slug}
+    for cell in parse_cells(text):
+        source = "\n".join(cell["lines"]).strip("\n")
+        if cell["kind"] == "markdown":
+            notebook.cells.append(nbformat.v4.new_markdown_cell(_markdown_text(cell["lines"])))
+            continue
+        code = nbformat.v4.new_code_cell(source)
+        if cell["kind"] == "solution":
+            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": True, "grade": False, "locked": False}
+        elif cell["kind"] == "provided":
+            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": False, "grade": False, "locked": True}
+            code.metadata["dlgrade"] = {"export": True}
+        notebook.cells.append(code)
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index}"  # stable ids: rebuilding gives the same file
+    return notebook
+
+
+def build_file(source: Path, target: Path, slug: str) -> None:
+    notebook = build_notebook(source.read_text(encoding="utf-8"), slug)
+    target.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: python -m autograder.notebook_build notebook.py source.ipynb SLUG")
+    build_file(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
