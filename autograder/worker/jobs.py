@@ -1,0 +1,325 @@
+"""What one grading job and one gate run do, as named steps. Celery-free: tasks.py wraps them.
+
+A job re-reads the submission from the portal first (tasks take ids, the database is the
+truth), so a duplicate delivery of work that is already done or superseded costs one GET.
+Then: claim it, count the delivery (a poison job is failed for staff after
+`max_deliveries` starts), lock its GPUs, fetch the upload and the verified bundle, grade with
+the engine, post the result (idempotent per submission and attempt).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from autograder.worker.bundles import normalize_digest, sha256_file
+from autograder.worker.context import WorkerContext
+from autograder.worker.gpus import GpuLease
+from autograder.worker.portal import PortalRefused, PortalUnavailable, with_backoff
+from autograder.worker.progress import ProgressReporter
+from autograder.worker.queues import gpus_for_queue
+from autograder.worker.settings import prefixed
+
+log = logging.getLogger(__name__)
+
+# submission states whose current attempt needs no more work
+DONE_STATES = frozenset({"graded", "rejected", "error"})
+UPLOAD_SUFFIXES = (".ipynb", ".py")
+
+
+class RetryLater(Exception):
+    """Not now, but the job is still owed: the task re-enqueues itself after `countdown_s`."""
+
+    def __init__(self, countdown_s: float, reason: str):
+        super().__init__(reason)
+        self.countdown_s = countdown_s
+
+
+# Hands a result to dlgrade.post_result when the portal stays down past post_inline_s.
+HandOff = Callable[[int, int, dict], None]
+# Sends dlgrade.grade_submission(id, attempt) to another queue.
+Reroute = Callable[[int, int, str], None]
+
+
+def _as_dict(obj: Any) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+@contextmanager
+def _claimed(ctx: WorkerContext, kind: str, ident: int, attempt: int, task_id: str) -> Iterator[str]:
+    key = ctx.state.claim_key(kind, ident, attempt)
+    owner = ctx.state.owner(task_id)
+    holder = ctx.state.claim(key, owner, ctx.claim_ttl_s)
+    if holder is not None:
+        ctx.state.count_job("busy_elsewhere")
+        raise RetryLater(ctx.claim_ttl_s, f"{kind} {ident} attempt {attempt} is running at {holder}")
+    try:
+        yield owner
+    finally:
+        try:
+            ctx.state.release(key, owner)
+        except Exception as exc:  # Redis down: the claim lapses after its TTL
+            log.warning("could not release claim %s: %s", key, exc)
+
+
+@contextmanager
+def _workdir(ctx: WorkerContext, prefix: str) -> Iterator[Path]:
+    jobs = ctx.run_dir / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=jobs, prefix=prefix))
+    try:
+        yield path
+    finally:
+        if not ctx.settings["keep_workdirs"]:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def _visible_gpus(gpus: tuple[int, ...]) -> Iterator[None]:
+    """The engine (and the process sandbox it starts) sees only the leased GPUs."""
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+def _portal_get(ctx: WorkerContext, path: str) -> Any:
+    try:
+        return with_backoff(lambda: ctx.portal.get_json(path),
+                            deadline_s=ctx.settings["post_inline_s"], what=f"GET {path}")
+    except PortalUnavailable as exc:
+        raise RetryLater(60, f"portal unreachable: {exc}") from exc
+
+
+def post_with_backoff(ctx: WorkerContext, path: str, payload: dict, deadline_s: float) -> dict:
+    return with_backoff(lambda: ctx.portal.post_json(path, payload), deadline_s=deadline_s,
+                        what=f"POST {path}")
+
+
+def report_failure(ctx: WorkerContext, submission_id: int, attempt: int, message: str,
+                   detail: str, final: bool) -> None:
+    payload = {"attempt": attempt, "worker": ctx.portal.worker_name, "message": message,
+               "detail": detail[-20000:], "final": final}
+    try:
+        post_with_backoff(ctx, f"/api/worker/submissions/{submission_id}/failure", payload,
+                          ctx.settings["post_inline_s"])
+    except (PortalUnavailable, PortalRefused) as exc:
+        log.error("could not report failure of submission %s: %s", submission_id, exc)
+        if final:  # the portal must learn about a final failure: try again later
+            raise RetryLater(60, f"final failure not delivered: {exc}") from exc
+
+
+def deliver_result(ctx: WorkerContext, submission_id: int, attempt: int, payload: dict,
+                   deadline_s: float) -> str:
+    """POST the result; returns "stored", "duplicate" or "refused". PortalUnavailable escapes."""
+    path = f"/api/worker/submissions/{submission_id}/result"
+    try:
+        answer = post_with_backoff(ctx, path, payload, deadline_s)
+    except PortalRefused as exc:
+        log.error("portal refused the result of submission %s attempt %s: %s",
+                  submission_id, attempt, exc)
+        ctx.state.count_job("result_refused")
+        return "refused"
+    if answer.get("stored"):
+        return "stored"
+    ctx.state.count_job("result_duplicate")
+    return "duplicate"
+
+
+# -- grading ---------------------------------------------------------------------------
+
+def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: str,
+              hand_off: HandOff, reroute: Reroute) -> str:
+    s = ctx.settings
+    sub = _fetch_submission(ctx, submission_id)
+    if sub is None:
+        return "gone"
+    if int(sub["attempt"]) != attempt:
+        ctx.state.count_job("superseded")
+        return "superseded"
+    if sub["state"] in DONE_STATES:
+        ctx.state.count_job("already_done")
+        return "already_done"
+    assignment = sub["assignment"]
+    queue = assignment.get("queue") or "cpu"
+    need = gpus_for_queue(queue)
+    ctx.state.note_queue(prefixed(s, queue))
+    if prefixed(s, queue) not in {prefixed(s, q) for q in s["queues"]} or need > len(s["gpus"]):
+        reroute(submission_id, attempt, prefixed(s, queue))
+        ctx.state.count_job("rerouted")
+        return "rerouted"
+
+    with _claimed(ctx, "grade", submission_id, attempt, task_id) as owner:
+        delivery = ctx.state.count_delivery("grade", submission_id, attempt)
+        if delivery > s["max_deliveries"]:
+            report_failure(
+                ctx, submission_id, attempt,
+                f"grading was started {delivery - 1} times and never finished (the worker "
+                "died or hit its time limit each time); not retried: a staff member should "
+                "look at this submission",
+                f"worker {ctx.portal.worker_name}, max_deliveries={s['max_deliveries']}",
+                final=True)
+            ctx.state.count_job("failed_final")
+            return "failed_final"
+
+        with GpuLease(ctx.run_dir, s["gpus"]) as lease:
+            gpus = lease.acquire(need, s["gpu_wait_s"])
+            if gpus is None:
+                ctx.state.uncount_delivery("grade", submission_id, attempt)
+                raise RetryLater(15, f"no {need} free GPUs")
+            key = ctx.state.claim_key("grade", submission_id, attempt)
+            reporter = ProgressReporter(
+                ctx.portal, f"/api/worker/submissions/{submission_id}/progress", attempt,
+                s["heartbeat_s"], on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s),
+            ).start()
+            ctx.state.count_job("started")
+            started = time.monotonic()
+            try:
+                with _workdir(ctx, f"sub{submission_id}-a{attempt}-") as workdir:
+                    result = _grade(ctx, sub, workdir, gpus, reporter.update)
+            except RetryLater:
+                raise
+            except Exception as exc:  # our fault (SoftTimeLimitExceeded included): retry, then staff
+                final = delivery >= s["max_deliveries"]
+                report_failure(ctx, submission_id, attempt,
+                               f"grading failed: {type(exc).__name__}: {exc}"[:500],
+                               traceback.format_exc(), final=final)
+                ctx.state.count_job("failed_final" if final else "failed")
+                if final:
+                    return "failed_final"
+                raise RetryLater(min(300, 15 * delivery), f"grading failed: {exc}") from exc
+            finally:
+                reporter.stop()
+            elapsed = time.monotonic() - started
+        ctx.state.observe_grading(assignment.get("slug") or str(assignment.get("id")), elapsed)
+
+        payload = {"attempt": attempt, "worker": ctx.portal.worker_name, "result": result}
+        try:
+            answer = deliver_result(ctx, submission_id, attempt, payload, s["post_inline_s"])
+        except PortalUnavailable:
+            hand_off(submission_id, attempt, payload)
+            ctx.state.count_job("result_handed_off")
+            return "handed_off"
+        status = str(result.get("status", "graded"))
+        ctx.state.count_job(status)
+        return answer if answer != "stored" else status
+
+
+def _fetch_submission(ctx: WorkerContext, submission_id: int) -> dict | None:
+    try:
+        return _portal_get(ctx, f"/api/worker/submissions/{submission_id}")
+    except PortalRefused as exc:
+        if exc.status == 404:
+            ctx.state.count_job("gone")
+            return None
+        raise
+
+
+def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
+           on_progress: Callable[[dict], None]) -> dict:
+    """Fetch the upload and the bundle, run the engine; returns the result JSON."""
+    name = Path(str(sub.get("filename") or "submission.ipynb")).name
+    if not name.endswith(UPLOAD_SUFFIXES):
+        name = "submission.ipynb"
+    upload = workdir / name
+    got = ctx.portal.download(f"/api/worker/submissions/{sub['id']}/file", upload)
+    if sub.get("sha256") and got != sub["sha256"]:
+        raise RuntimeError(f"upload of submission {sub['id']} hashes to {got[:12]}, portal "
+                           f"says {sub['sha256'][:12]}: the portal's file store is corrupt")
+    assignment_dir = ctx.bundles.assignment_dir(sub["assignment"]["bundle_digest"])
+    grade = ctx.grade_function()
+    kwargs: dict[str, Any] = {"sandbox": ctx.settings["sandbox"], "seed": None,
+                              "hardware": ctx.hardware, "on_progress": on_progress}
+    if "gpus" in inspect.signature(grade).parameters:
+        kwargs["gpus"] = gpus
+    with _visible_gpus(gpus):
+        return _as_dict(grade(assignment_dir, upload, **kwargs))
+
+
+# -- gate ------------------------------------------------------------------------------
+
+def gate_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: str) -> str:
+    s = ctx.settings
+    info = _portal_get(ctx, f"/api/worker/assignments/{assignment_id}")
+    if int(info.get("attempt", attempt)) != attempt:
+        ctx.state.count_job("gate_superseded")
+        return "superseded"
+    if info.get("gate_state") in ("passed", "failed"):
+        return "already_done"
+    with _claimed(ctx, "gate", assignment_id, attempt, task_id) as owner:
+        delivery = ctx.state.count_delivery("gate", assignment_id, attempt)
+        key = ctx.state.claim_key("gate", assignment_id, attempt)
+        reporter = ProgressReporter(ctx.portal, None, attempt, s["heartbeat_s"],
+                                    on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s)).start()
+        try:
+            with _workdir(ctx, f"gate{assignment_id}-a{attempt}-") as workdir:
+                if delivery > s["max_deliveries"]:
+                    payload = _gate_error(ctx, attempt, f"the gate was started {delivery - 1} times "
+                                          "and never finished", "")
+                else:
+                    try:
+                        payload = _gate(ctx, info, workdir, attempt)
+                    except Exception as exc:
+                        payload = _gate_error(ctx, attempt, f"{type(exc).__name__}: {exc}",
+                                              traceback.format_exc())
+                post_with_backoff(ctx, f"/api/worker/assignments/{assignment_id}/gate", payload,
+                                  s["post_inline_s"])
+        except PortalUnavailable as exc:
+            raise RetryLater(60, f"gate report not delivered: {exc}") from exc
+        finally:
+            reporter.stop()
+    ctx.state.count_job("gate_passed" if payload["passed"] else "gate_failed")
+    return "passed" if payload["passed"] else "failed"
+
+
+def _gate_error(ctx: WorkerContext, attempt: int, message: str, detail: str) -> dict:
+    return {"attempt": attempt, "worker": ctx.portal.worker_name, "passed": False,
+            "report": {"error": message, "detail": detail[-20000:]}, "bundle_digest": None}
+
+
+def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
+    package = workdir / "package.tar.gz"
+    got = ctx.portal.download(f"/api/worker/assignments/{info['id']}/package", package)
+    if info.get("package_digest") and got != normalize_digest(info["package_digest"]):
+        raise RuntimeError(f"package hashes to {got[:12]}, portal says {info['package_digest'][:12]}")
+    tree = workdir / "package"
+    with tarfile.open(package, "r:*") as tar:
+        tar.extractall(tree, filter="data")
+    package_dir = _find_package_dir(tree, info.get("slug"))
+    report = ctx.gate_function()(package_dir, out_dir=workdir / "out", sandbox=ctx.settings["sandbox"])
+    digest = None
+    if report.passed and getattr(report, "bundle_path", None):
+        digest = normalize_digest(report.bundle_digest)
+        bundle = Path(report.bundle_path)
+        if sha256_file(bundle) != digest:
+            raise RuntimeError("the gate's bundle does not hash to the digest it reported")
+        data = bundle.read_bytes()
+        with_backoff(lambda: ctx.portal.put_bytes(f"/api/worker/bundles/{digest}", data,
+                                                  "application/gzip"),
+                     deadline_s=ctx.settings["post_inline_s"], what="PUT bundle")
+    return {"attempt": attempt, "worker": ctx.portal.worker_name, "passed": bool(report.passed),
+            "report": _as_dict(report), "bundle_digest": digest}
+
+
+def _find_package_dir(tree: Path, slug: str | None) -> Path:
+    """`assignments/<slug>` inside the uploaded package (or the folder holding assignment.toml)."""
+    if slug and (tree / "assignments" / slug / "assignment.toml").exists():
+        return tree / "assignments" / slug
+    found = sorted(tree.rglob("assignment.toml"), key=lambda p: len(p.parts))
+    if not found:
+        raise RuntimeError("the uploaded package has no assignment.toml")
+    return found[0].parent
