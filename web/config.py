@@ -1,0 +1,115 @@
+"""Every portal setting, declared once: name, type, default and one line of help.
+
+Values come from (lowest to highest priority) the defaults below, the environment
+(`DLGRADE_<NAME>`, and plain `DATABASE_URL` for the database), then the mapping passed to
+`create_app(config=...)`. `flask --app web settings` prints the effective values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class Settings:
+    DATA_DIR: str = _setting("var/portal", "Folder for the SQLite database, the file store and the secret key.")
+    DATABASE_URL: str = _setting("", "SQLAlchemy URL; empty means SQLite in DATA_DIR/dlgrade.sqlite.")
+    DATABASE_SCHEMA: str = _setting("", "PostgreSQL schema to use (search_path); empty means the default.")
+    AUTO_MIGRATE: bool = _setting(True, "Run Alembic migrations to head when the app starts.")
+    SECRET_KEY: str = _setting("", "Session signing key; empty means one kept in DATA_DIR/secret_key.")
+    SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set in production).")
+    SESSION_LIFETIME_S: int = _setting(12 * 3600, "How long a login lasts.")
+    BROKER_URL: str = _setting("redis://127.0.0.1:6379/0", "Celery broker the portal enqueues tasks on.")
+    QUEUE_PREFIX: str = _setting("", "Prefix added to every queue name (isolates test or bench runs).")
+    ENQUEUE: bool = _setting(True, "Send tasks to the broker; False records them in memory (tests).")
+    PORTAL_URL: str = _setting("http://127.0.0.1:8000", "Public base URL of the portal.")
+    MAX_UPLOAD_MB: float = _setting(5.0, "Largest notebook accepted when the assignment sets no limit.")
+    MAX_PACKAGE_MB: float = _setting(200.0, "Largest assignment package or grader bundle accepted.")
+    PASSWORD_HASH: str = _setting("scrypt", "werkzeug password hash method (scrypt, or scrypt:N:r:p).")
+    RATE_LIMIT_STORAGE: str = _setting("memory", "'memory' (one process) or a redis:// URL shared by workers.")
+    LOGIN_RATE_LIMIT: str = _setting("10/60", "Login attempts per IP: count/seconds.")
+    API_RATE_LIMIT: str = _setting("600/60", "Requests per user or token on /api: count/seconds.")
+    DEFAULT_SUBMISSIONS_PER_HOUR: int = _setting(20, "Submission rate limit of a new assignment.")
+    DEFAULT_LATE_DAYS: int = _setting(3, "Late days each student of a new course may spend.")
+    STUCK_AFTER_S: int = _setting(1800, "The sweeper re-enqueues work queued/running longer than this.")
+    SWEEP_MAX_TRIES: int = _setting(3, "After this many re-enqueues a stuck submission becomes 'error'.")
+    TESTING: bool = _setting(False, "Flask testing mode.")
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(f"DLGRADE_{field.name}")
+            if raw is None and field.name == "DATABASE_URL":
+                raw = environ.get("DATABASE_URL")
+            if raw is not None:
+                values[field.name] = _parse(field.type, raw, field.name)
+        for key, value in (overrides or {}).items():
+            if key in cls.__dataclass_fields__:
+                values[key] = value
+        settings = cls(**values)
+        settings.finish()
+        return settings
+
+    def finish(self) -> None:
+        data_dir = Path(self.DATA_DIR)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.DATABASE_URL:
+            self.DATABASE_URL = f"sqlite:///{(data_dir / 'dlgrade.sqlite').resolve()}"
+        if not self.SECRET_KEY:
+            key_file = data_dir / "secret_key"
+            if not key_file.exists():
+                key_file.write_text(secrets.token_hex(32))
+                key_file.chmod(0o600)
+            self.SECRET_KEY = key_file.read_text().strip()
+
+    def flask_config(self) -> dict[str, Any]:
+        """The mapping handed to `app.config` (Flask's own keys derived from ours)."""
+        from datetime import timedelta
+
+        config = dataclasses.asdict(self)
+        config.update(
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_COOKIE_NAME="dlgrade_session",
+            PERMANENT_SESSION_LIFETIME=timedelta(seconds=self.SESSION_LIFETIME_S),
+            MAX_CONTENT_LENGTH=int(max(self.MAX_PACKAGE_MB, self.MAX_UPLOAD_MB) * 1024 * 1024) + 65536,
+        )
+        return config
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any, str]]:
+        return [(f.name, str(f.type), f.default, f.metadata["help"]) for f in dataclasses.fields(cls)]
+
+
+def _parse(kind: Any, raw: str, name: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"DLGRADE_{name}={raw!r} is not a valid {kind}; fix the environment variable") from None
+    return raw
+
+
+def parse_rate(spec: str) -> tuple[int, int]:
+    """'10/60' -> (10 requests, 60 seconds)."""
+    count, _, seconds = spec.partition("/")
+    return int(count), int(seconds or 60)

@@ -1,0 +1,193 @@
+"""The portal's tables. The database is the source of truth for every submission's state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+ROLES = ("student", "ta", "instructor")
+STAFF_ROLES = ("ta", "instructor")
+
+# received -> queued -> running -> graded | rejected | error
+SUBMISSION_STATES = ("received", "queued", "running", "graded", "rejected", "error")
+ACTIVE_STATES = ("received", "queued", "running")
+
+# draft -> gating -> gate_failed | ready -> released
+ASSIGNMENT_STATES = ("gating", "gate_failed", "ready", "released")
+
+
+class JSONText(sa.types.TypeDecorator):
+    """JSON kept as text (identical on SQLite and PostgreSQL, byte-stable for audits)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    sis_id: Mapped[str] = mapped_column(sa.String(100), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(300), default="")
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
+
+
+class Course(Base):
+    __tablename__ = "courses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    late_days: Mapped[int] = mapped_column(default=3)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list["Membership"]] = relationship(back_populates="course")
+    assignments: Mapped[list["Assignment"]] = relationship(back_populates="course", order_by="Assignment.id")
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("user_id", "course_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    section: Mapped[str] = mapped_column(sa.String(100), default="")
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    course: Mapped[Course] = relationship(back_populates="memberships")
+
+
+class ApiToken(Base):
+    """A bearer token; only its sha256 is stored. kind: 'worker' (grading hosts) or 'user' (CLI)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16), default="")
+    revoked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User | None] = relationship()
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (sa.UniqueConstraint("course_id", "slug"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(sa.String(100))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    state: Mapped[str] = mapped_column(sa.String(20), default="gating")
+    queue: Mapped[str] = mapped_column(sa.String(40), default="cpu")
+    parts: Mapped[Any] = mapped_column(JSONText, default=list)  # [{name,title,points,kind,visibility}]
+    solution_ids: Mapped[Any] = mapped_column(JSONText, default=list)  # grade_ids of solution cells
+    max_score: Mapped[float] = mapped_column(default=0.0)
+    max_upload_mb: Mapped[float | None] = mapped_column(nullable=True)
+    package_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
+    release_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
+    pending_release_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
+    bundle_digest: Mapped[str] = mapped_column(sa.String(64), default="")
+    gate_attempt: Mapped[int] = mapped_column(default=0)
+    gate_passed: Mapped[bool | None] = mapped_column(nullable=True)
+    gate_report: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    gate_worker: Mapped[str] = mapped_column(sa.String(200), default="")
+    gate_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    release_on_pass: Mapped[bool] = mapped_column(default=False)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    penalty_per_day: Mapped[float] = mapped_column(default=0.1)  # fraction of the score per late day
+    grace_days: Mapped[int] = mapped_column(default=0)  # late days a student may spend here penalty-free
+    hard_cutoff: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    submissions_per_hour: Mapped[int] = mapped_column(default=20)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    course: Mapped[Course] = relationship(back_populates="assignments")
+
+    @property
+    def released(self) -> bool:
+        return self.state == "released"
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (sa.Index("ix_submissions_state_queue", "state", "queued_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(sa.ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(sa.String(20), default="received")
+    attempt: Mapped[int] = mapped_column(default=1)
+    queue: Mapped[str] = mapped_column(sa.String(40), default="cpu")
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sweeps: Mapped[int] = mapped_column(default=0)
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    progress_test: Mapped[str] = mapped_column(sa.String(300), default="")
+    worker: Mapped[str] = mapped_column(sa.String(200), default="")
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    max_score: Mapped[float | None] = mapped_column(nullable=True)
+    message: Mapped[str] = mapped_column(sa.Text, default="")  # student-facing
+    override_score: Mapped[float | None] = mapped_column(nullable=True)
+    override_comment: Mapped[str] = mapped_column(sa.Text, default="")
+    override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True)
+    override_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    assignment: Mapped[Assignment] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    grades: Mapped[list["GradeRun"]] = relationship(back_populates="submission", order_by="GradeRun.attempt")
+
+    @property
+    def final_score(self) -> float | None:
+        return self.override_score if self.override_score is not None else self.score
+
+
+class GradeRun(Base):
+    """One attempt at grading a submission: which bundle, which worker, which result."""
+
+    __tablename__ = "grade_runs"
+    __table_args__ = (sa.UniqueConstraint("submission_id", "attempt"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column()
+    bundle_digest: Mapped[str] = mapped_column(sa.String(64), default="")
+    reason: Mapped[str] = mapped_column(sa.String(200), default="submitted")
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    worker: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    max_score: Mapped[float | None] = mapped_column(nullable=True)
+    result: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    failure_message: Mapped[str] = mapped_column(sa.Text, default="")
+    failure_detail: Mapped[str] = mapped_column(sa.Text, default="")
+
+    submission: Mapped[Submission] = relationship(back_populates="grades")

@@ -1,0 +1,32 @@
+// Poll a submission's status until it is final, then reload to show the results.
+(function () {
+  "use strict";
+  var box = document.getElementById("status");
+  if (!box || box.dataset.final === "true") { return; }
+  var url = box.dataset.statusUrl;
+  var delay = 1500;
+  function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (s) {
+        var state = document.getElementById("status-state");
+        state.textContent = s.state;
+        state.className = "state " + s.state;
+        text("status-queue", s.queue_position ? " · position " + s.queue_position + " in the queue" : "");
+        var progressBox = document.getElementById("status-progress-box");
+        if (s.state === "running" && s.progress.total) {
+          progressBox.hidden = false;
+          var bar = document.getElementById("status-progress");
+          bar.max = s.progress.total; bar.value = s.progress.done;
+          text("status-progress-text", s.progress.done + " / " + s.progress.total + (s.progress.test ? " · " + s.progress.test : ""));
+        }
+        text("status-message", s.message || "");
+        if (s.final) { window.location.reload(); return; }
+        delay = Math.min(delay * 1.3, 10000);
+        window.setTimeout(poll, delay);
+      })
+      .catch(function () { delay = Math.min(delay * 2, 30000); window.setTimeout(poll, delay); });
+  }
+  window.setTimeout(poll, delay);
+})();

@@ -1,0 +1,64 @@
+"""Loading rows for the current user: every object lookup goes through here, so every route
+checks ownership the same way (outsiders get 404, never a hint that the object exists)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import abort, current_app, g
+
+from ..db import db
+from ..models import STAFF_ROLES, Assignment, Course, Submission
+from ..security import role_in
+
+
+def course_for(course_id: int, *roles: str) -> tuple[Course, str]:
+    course = db.session.get(Course, course_id)
+    role = role_in(g.get("user"), course_id) if course else None
+    if course is None or role is None:
+        abort(404)
+    if roles and role not in roles:
+        abort(403)
+    return course, role
+
+
+def assignment_for(assignment_id: int, *roles: str) -> tuple[Assignment, str]:
+    """Students see only released assignments; staff see all of their course's."""
+    assignment = db.session.get(Assignment, assignment_id)
+    role = role_in(g.get("user"), assignment.course_id) if assignment else None
+    if assignment is None or role is None or (role == "student" and not assignment.released):
+        abort(404)
+    if roles and role not in roles:
+        abort(403)
+    return assignment, role
+
+
+def submission_for(submission_id: int, *, staff_only: bool = False) -> tuple[Submission, bool]:
+    """The owner or the course's staff; anyone else gets 404. Returns (submission, is_staff)."""
+    sub = db.session.get(Submission, submission_id)
+    if sub is None:
+        abort(404)
+    role = role_in(g.get("user"), sub.assignment.course_id)
+    staff = role in STAFF_ROLES
+    if not staff and (role is None or sub.user_id != g.user.id):
+        abort(404)
+    if staff_only and not staff:
+        abort(403)
+    return sub, staff
+
+
+def parse_when(value: str | None) -> dt.datetime | None:
+    """'2026-05-01T23:59' (datetime-local, UTC) or ISO 8601 with a zone."""
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        abort(400, description=f"{value!r} is not a date and time; use YYYY-MM-DDTHH:MM (UTC).")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when
+
+
+def max_upload_bytes(assignment: Assignment) -> int:
+    return int((assignment.max_upload_mb or current_app.config["MAX_UPLOAD_MB"]) * 1024 * 1024)

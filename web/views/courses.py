@@ -1,0 +1,94 @@
+"""A course: its assignments (students see released ones), the queue, the roster."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+
+from .. import grading, services, store
+from ..db import db, utcnow
+from ..models import STAFF_ROLES, Assignment, Membership, Submission, User
+from ..roster import RosterError, import_roster
+from ..security import hash_password, login_required
+from ..tasks import client as task_client
+from .common import course_for
+
+bp = Blueprint("courses", __name__)
+
+
+def student_overview(course, user_id: int):
+    assignments = [a for a in course.assignments if a.released]
+    subs = db.session.scalars(sa.select(Submission).where(
+        Submission.user_id == user_id, Submission.assignment_id.in_([a.id for a in assignments]))).all()
+    by_assignment: dict[int, list[Submission]] = {}
+    for sub in subs:
+        by_assignment.setdefault(sub.assignment_id, []).append(sub)
+    lines = grading.grade_lines(course, assignments, by_assignment)
+    return lines, grading.late_days_left(course, lines), by_assignment
+
+
+@bp.get("/courses/<int:course_id>")
+@login_required
+def show(course_id: int):
+    course, role = course_for(course_id)
+    if role == "student":
+        lines, left, by_assignment = student_overview(course, g.user.id)
+        latest = {aid: max(subs, key=lambda s: s.id) for aid, subs in by_assignment.items()}
+        return render_template("course_student.html", course=course, lines=lines, late_days_left=left,
+                               latest=latest, now=utcnow(), user=g.user, role=role)
+    counts = dict(db.session.execute(
+        sa.select(Submission.assignment_id, sa.func.count()).join(Assignment)
+        .where(Assignment.course_id == course.id).group_by(Submission.assignment_id)).all())
+    return render_template("course_staff.html", course=course, counts=counts, user=g.user, role=role)
+
+
+@bp.post("/courses/<int:course_id>/assignments")
+@login_required
+def upload_package(course_id: int):
+    course, _ = course_for(course_id, *STAFF_ROLES)
+    upload = request.files.get("package")
+    if upload is None:
+        abort(400, description="Choose the package file (.tar.gz) to upload.")
+    try:
+        assignment = services.upload_package(db.session, store(), task_client(), course_id=course.id,
+                                             data=upload.read())
+    except services.Refused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("courses.show", course_id=course.id))
+    flash(f"Package for '{assignment.slug}' stored; the release gate is running.")
+    return redirect(url_for("assignments.show", assignment_id=assignment.id))
+
+
+@bp.get("/courses/<int:course_id>/queue")
+@login_required
+def queue(course_id: int):
+    course, role = course_for(course_id, *STAFF_ROLES)
+    rows = db.session.execute(
+        sa.select(Submission, User.email, Assignment.slug).join(Assignment).join(User, User.id == Submission.user_id)
+        .where(Assignment.course_id == course.id, Submission.state.in_(("received", "queued", "running", "error")))
+        .order_by(Submission.queued_at, Submission.id).limit(500)).all()
+    return render_template("queue.html", course=course, rows=rows, user=g.user, role=role, now=utcnow())
+
+
+@bp.post("/courses/<int:course_id>/roster")
+@login_required
+def roster(course_id: int):
+    course, role = course_for(course_id, "instructor")
+    upload = request.files.get("roster")
+    text = upload.read().decode("utf-8-sig", errors="replace") if upload else request.form.get("roster_text", "")
+    try:
+        report = import_roster(db.session, course_id=course.id, csv_text=text, hash_password=hash_password)
+    except RosterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("courses.show", course_id=course.id))
+    return render_template("roster_report.html", course=course, report=report, user=g.user, role=role)
+
+
+@bp.get("/courses/<int:course_id>/members")
+@login_required
+def members(course_id: int):
+    course, role = course_for(course_id, *STAFF_ROLES)
+    rows = db.session.execute(sa.select(User, Membership).join(Membership)
+                              .where(Membership.course_id == course.id).order_by(Membership.role, User.email)).all()
+    return render_template("members.html", course=course, rows=rows, user=g.user, role=role)

@@ -1,0 +1,85 @@
+"""One submission: live status, results under the release policy, staff logs and actions."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from .. import charts, grading, services, store
+from ..db import db, utcnow
+from ..security import login_required
+from ..tasks import client as task_client
+from .common import submission_for
+
+bp = Blueprint("submissions", __name__)
+
+
+def result_for_viewer(sub, staff: bool):
+    current = next((r for r in sub.grades if r.attempt == sub.attempt), None)
+    if current is None or current.result is None:
+        return None
+    if staff:
+        return current.result
+    assignment = sub.assignment
+    passed = assignment.deadline is None or utcnow() >= assignment.deadline
+    return grading.student_view(current.result, deadline_passed=passed, parts_policy=grading.parts_policy(assignment))
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def show(submission_id: int):
+    sub, staff = submission_for(submission_id)
+    result = result_for_viewer(sub, staff)
+    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
+    perf_svg = charts.perf_chart((result or {}).get("perf") or [])
+    return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
+                           perf_svg=perf_svg, user=g.user, assignment=sub.assignment)
+
+
+@bp.get("/submissions/<int:submission_id>/status.json")
+@login_required
+def status(submission_id: int):
+    sub, staff = submission_for(submission_id)
+    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow()))
+
+
+@bp.get("/submissions/<int:submission_id>/download")
+@login_required
+def download(submission_id: int):
+    sub, _ = submission_for(submission_id)
+    return Response(store().get(sub.sha256), mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{sub.filename}"'})
+
+
+@bp.get("/submissions/<int:submission_id>/logs")
+@login_required
+def logs(submission_id: int):
+    sub, _ = submission_for(submission_id, staff_only=True)
+    runs = [(run, json.dumps(run.result, indent=2, sort_keys=True) if run.result is not None else "")
+            for run in reversed(sub.grades)]
+    return render_template("logs.html", sub=sub, runs=runs, user=g.user, assignment=sub.assignment)
+
+
+@bp.post("/submissions/<int:submission_id>/regrade")
+@login_required
+def regrade(submission_id: int):
+    sub, _ = submission_for(submission_id, staff_only=True)
+    services.regrade(db.session, task_client(), [sub], by_user_id=g.user.id, reason="regrade")
+    flash(f"Submission {sub.id} queued again as attempt {sub.attempt}.")
+    return redirect(url_for("submissions.show", submission_id=sub.id), 303)
+
+
+@bp.post("/submissions/<int:submission_id>/override")
+@login_required
+def override(submission_id: int):
+    sub, _ = submission_for(submission_id, staff_only=True)
+    raw = request.form.get("score", "").strip()
+    try:
+        score = float(raw) if raw else None
+        services.override(db.session, sub, score=score, comment=request.form.get("comment", ""), by_user_id=g.user.id)
+        flash("Override saved." if score is not None else "Override removed.")
+    except ValueError as exc:
+        db.session.rollback()
+        flash(str(exc) if isinstance(exc, services.Refused) else "The score must be a number.", "error")
+    return redirect(url_for("submissions.show", submission_id=sub.id), 303)

@@ -1,0 +1,148 @@
+"""Worker endpoints, exactly as autograder/worker/CONTRACT.md (version 1) says.
+
+Only worker tokens (403 otherwise); every POST/PUT body signed with HMAC-SHA256 keyed by the
+token (401 otherwise). Result posting is idempotent per (submission, attempt)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from .. import services, store
+from ..db import db
+from ..models import Assignment, Submission
+from ..security import require_worker
+
+bp = Blueprint("worker_api", __name__, url_prefix="/api/worker")
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="The body must be a JSON object.")
+    return body
+
+
+def _int(body: dict, key: str) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        abort(400, description=f"'{key}' must be a non-negative integer.")
+    return value
+
+
+def _sub(submission_id: int) -> Submission:
+    sub = db.session.get(Submission, submission_id)
+    if sub is None:
+        abort(404)
+    return sub
+
+
+@bp.get("/submissions/<int:submission_id>")
+@require_worker
+def submission(submission_id: int):
+    sub = _sub(submission_id)
+    a = sub.assignment
+    db.session.commit()
+    return jsonify(id=sub.id, attempt=sub.attempt, state=sub.state, filename=sub.filename, sha256=sub.sha256,
+                   assignment={"id": a.id, "slug": a.slug, "bundle_digest": a.bundle_digest, "queue": a.queue})
+
+
+@bp.get("/submissions/<int:submission_id>/file")
+@require_worker
+def submission_file(submission_id: int):
+    sub = _sub(submission_id)
+    db.session.commit()
+    return Response(store().get(sub.sha256), mimetype="application/octet-stream")
+
+
+@bp.get("/bundles/<digest>")
+@require_worker
+def get_bundle(digest: str):
+    if not store().exists(digest):
+        abort(404)
+    db.session.commit()
+    return Response(store().get(digest), mimetype="application/gzip")
+
+
+@bp.put("/bundles/<digest>")
+@require_worker
+def put_bundle(digest: str):
+    data = request.get_data()
+    if hashlib.sha256(data).hexdigest() != digest:
+        return jsonify(error="the body's sha256 does not match the digest in the URL"), 400
+    store().put(data)
+    db.session.commit()
+    return jsonify(stored=True)
+
+
+@bp.post("/submissions/<int:submission_id>/progress")
+@require_worker
+def progress(submission_id: int):
+    body = _body()
+    _sub(submission_id)
+    try:
+        services.record_progress(db.session, submission_id=submission_id, attempt=_int(body, "attempt"),
+                                 worker=str(body.get("worker", "")), test=body.get("test"),
+                                 done=int(body.get("done") or 0), total=int(body.get("total") or 0))
+    except services.UnknownAttempt:
+        return jsonify(error="unknown attempt"), 409
+    return jsonify(ok=True)
+
+
+@bp.post("/submissions/<int:submission_id>/result")
+@require_worker
+def result(submission_id: int):
+    body = _body()
+    _sub(submission_id)
+    if not isinstance(body.get("result"), dict):
+        abort(400, description="'result' must be the result JSON object.")
+    try:
+        stored = services.record_result(db.session, submission_id=submission_id, attempt=_int(body, "attempt"),
+                                        worker=str(body.get("worker", "")), result=body["result"])
+    except services.UnknownAttempt:
+        return jsonify(error="unknown attempt"), 409
+    return jsonify(stored=True) if stored else jsonify(stored=False, duplicate=True)
+
+
+@bp.post("/submissions/<int:submission_id>/failure")
+@require_worker
+def failure(submission_id: int):
+    body = _body()
+    _sub(submission_id)
+    try:
+        services.record_failure(db.session, submission_id=submission_id, attempt=_int(body, "attempt"),
+                                worker=str(body.get("worker", "")), message=str(body.get("message", "")),
+                                detail=str(body.get("detail", "")), final=bool(body.get("final")))
+    except services.UnknownAttempt:
+        return jsonify(error="unknown attempt"), 409
+    return jsonify(ok=True)
+
+
+@bp.get("/assignments/<int:assignment_id>")
+@require_worker
+def assignment(assignment_id: int):
+    a = db.session.get(Assignment, assignment_id) or abort(404)
+    db.session.commit()
+    return jsonify(id=a.id, slug=a.slug, package_digest=a.package_sha256, attempt=a.gate_attempt)
+
+
+@bp.get("/assignments/<int:assignment_id>/package")
+@require_worker
+def package(assignment_id: int):
+    a = db.session.get(Assignment, assignment_id) or abort(404)
+    db.session.commit()
+    return Response(store().get(a.package_sha256), mimetype="application/gzip")
+
+
+@bp.post("/assignments/<int:assignment_id>/gate")
+@require_worker
+def gate(assignment_id: int):
+    body = _body()
+    db.session.get(Assignment, assignment_id) or abort(404)
+    ok = services.record_gate(db.session, store(), assignment_id=assignment_id, attempt=_int(body, "attempt"),
+                              passed=bool(body.get("passed")), report=body.get("report"),
+                              bundle_digest=str(body.get("bundle_digest") or ""), worker=str(body.get("worker", "")))
+    if not ok:
+        return jsonify(error="unknown or outdated gate attempt"), 409
+    return jsonify(stored=True)
