@@ -15,19 +15,14 @@ from sqlalchemy.orm import Session
 
 from .models import Assignment, Course, Submission
 
-# Keys a student may see, per level of the result JSON. Everything else (staff `detail`,
-# logs, tracebacks, evidence, expected values, seeds) never leaves for a student: an allowlist,
-# so a field the worker adds later stays staff-only until someone decides otherwise.
-_TOP_KEYS = {"schema_version", "status", "message", "score", "max_score"}
-_PART_KEYS = {"name", "title", "score", "max_score", "points", "kind", "visibility", "status", "message"}
-_TEST_KEYS = {"name", "part", "status", "score", "max_score", "points", "weight", "message", "hint", "visibility"}
-_CHECK_KEYS = {"name", "status", "passed", "message", "hint", "max_abs_error", "max_rel_error", "shape",
-               "expected_shape", "dtype", "expected_dtype", "kind"}
-_PERF_KEYS = {"name", "part", "status", "speedup_vs_baseline", "student_s", "baseline_s", "spread", "credit",
-              "score", "max_score", "hardware", "message", "full_credit_ratio", "zero_credit_ratio"}
-_PERF_DETAIL_TYPES = (int, float, str, bool)
-
-PENDING_MESSAGE = "Shown after the deadline."
+# Keys a student may see, per level of the result JSON (autograder/result.py, schema 1).
+# Everything else (staff `detail`, `flags` with tamper evidence, the run's seed and sandbox,
+# tracebacks) never leaves for a student: an allowlist, so a field the worker adds later stays
+# staff-only until someone decides otherwise.
+_TOP_KEYS = {"schema_version", "status", "assignment", "message", "score", "max_score", "unmeasured_points"}
+_PART_KEYS = {"name", "title", "score", "max_score", "visibility"}
+_TEST_KEYS = {"name", "part", "status", "score", "max_score", "message", "visibility", "hidden"}
+_PERF_TYPES = (int, float)
 
 
 def _pick(source: Any, keys: set[str]) -> dict:
@@ -42,13 +37,19 @@ def _pick(source: Any, keys: set[str]) -> dict:
             out[key] = value[:2000]
         elif value is None or isinstance(value, (int, float, bool)):
             out[key] = value
-        elif isinstance(value, list) and len(value) <= 16 and all(isinstance(x, (int, float)) for x in value):
-            out[key] = value  # shapes
     return out
 
 
-def _visibility(test: dict, parts_policy: dict[str, str]) -> str:
-    return str(test.get("visibility") or parts_policy.get(str(test.get("part")), "visible"))
+def _perf_figures(test: dict) -> dict | None:
+    perf = test.get("perf")
+    if not isinstance(perf, dict):
+        return None
+    return {str(k): v for k, v in perf.items() if isinstance(v, _PERF_TYPES) and not isinstance(v, bool)}
+
+
+def details_allowed(test: dict, visibility: str, deadline_passed: bool) -> bool:
+    """Public tests always show their messages; hidden tests as their part's visibility says."""
+    return not test.get("hidden") or visibility == "visible" or (visibility == "after_deadline" and deadline_passed)
 
 
 def student_view(result: dict | None, *, deadline_passed: bool, parts_policy: dict[str, str] | None = None) -> dict | None:
@@ -57,47 +58,39 @@ def student_view(result: dict | None, *, deadline_passed: bool, parts_policy: di
         return None
     parts_policy = parts_policy or {}
     view = _pick(result, _TOP_KEYS)
-    withheld_points = 0.0
+    view["warnings"] = [w[:500] for w in result.get("warnings") or [] if isinstance(w, str)][:50]
+    view["parts"] = [_pick(p, _PART_KEYS) for p in result.get("parts") or [] if isinstance(p, dict)]
     tests = []
     for test in result.get("tests") or []:
         if not isinstance(test, dict):
             continue
-        visibility = _visibility(test, parts_policy)
-        if visibility == "after_deadline" and not deadline_passed:
-            withheld_points += float(test.get("score") or 0)
-            tests.append({"name": "(shown after the deadline)", "part": test.get("part"), "status": "pending",
-                          "message": PENDING_MESSAGE, "visibility": visibility})
-            continue
+        visibility = str(test.get("visibility") or parts_policy.get(str(test.get("part")), "visible"))
         shown = _pick(test, _TEST_KEYS)
         shown["visibility"] = visibility
-        if visibility == "hidden":
-            shown.pop("hint", None)  # hidden tests: which case failed and how, nothing more
+        if details_allowed(test, visibility, deadline_passed):
+            figures = _perf_figures(test)
+            if figures:
+                shown["perf"] = figures
         else:
-            shown["checks"] = [_pick(c, _CHECK_KEYS) for c in test.get("checks") or [] if isinstance(c, dict)]
+            shown["name"] = f"{test.get('part')}: hidden test"
+            shown["message"] = ("Details are shown after the deadline." if visibility == "after_deadline"
+                                else "Details of hidden tests are not shown.")
         tests.append(shown)
     view["tests"] = tests
-    parts = []
-    for part in result.get("parts") or []:
-        shown = _pick(part, _PART_KEYS)
-        visibility = str(part.get("visibility") or parts_policy.get(str(part.get("name")), "visible")) \
-            if isinstance(part, dict) else "visible"
-        if visibility == "after_deadline" and not deadline_passed:
-            shown.pop("score", None)
-            shown["status"] = "pending"
-        parts.append(shown)
-    view["parts"] = parts
-    perf = []
-    for entry in result.get("perf") or []:
-        shown = _pick(entry, _PERF_KEYS)
-        details = entry.get("details") if isinstance(entry, dict) else None
-        if isinstance(details, dict):
-            shown["details"] = {str(k): v for k, v in details.items() if isinstance(v, _PERF_DETAIL_TYPES)}
-        perf.append(shown)
-    view["perf"] = perf
-    if withheld_points and isinstance(view.get("score"), (int, float)):
-        view["score"] = None  # the total would reveal the withheld tests
-        view["score_pending"] = True
+    run = result.get("run")
+    if isinstance(run, dict) and isinstance(run.get("hardware"), str):
+        view["run"] = {"hardware": run["hardware"][:200]}
     return view
+
+
+def perf_entries(result: dict | None) -> list[dict]:
+    """Perf figures of every test that carries them (in whatever view was given)."""
+    entries = []
+    for test in (result or {}).get("tests") or []:
+        if isinstance(test, dict) and isinstance(test.get("perf"), dict):
+            entries.append({"name": test.get("name"), "status": test.get("status"), "message": test.get("message"),
+                            **_perf_figures(test)})
+    return entries
 
 
 # --- late days ------------------------------------------------------------------------------
@@ -171,8 +164,6 @@ def queue_position(session: Session, sub: Submission) -> int | None:
 
 def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime) -> dict:
     """What the status poll returns."""
-    assignment = sub.assignment
-    deadline_passed = assignment.deadline is None or now >= assignment.deadline
     payload = {
         "id": sub.id,
         "state": sub.state,
@@ -183,14 +174,8 @@ def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.da
         "message": sub.message,
         "final": sub.state in ("graded", "rejected", "error"),
     }
-    score, max_score = sub.final_score, sub.max_score
-    current = next((g for g in sub.grades if g.attempt == sub.attempt), None)
-    if not staff and current is not None and current.result is not None:
-        view = student_view(current.result, deadline_passed=deadline_passed, parts_policy=parts_policy(assignment))
-        if view and view.get("score_pending") and sub.override_score is None:
-            score = None
-    payload["score"] = score
-    payload["max_score"] = max_score
+    payload["score"] = sub.final_score
+    payload["max_score"] = sub.max_score
     return payload
 
 

@@ -32,9 +32,9 @@ def show(submission_id: int):
     sub, staff = submission_for(submission_id)
     result = result_for_viewer(sub, staff)
     status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
-    perf_svg = charts.perf_chart((result or {}).get("perf") or [])
+    perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
-                           perf_svg=perf_svg, user=g.user, assignment=sub.assignment)
+                           perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment)
 
 
 @bp.get("/submissions/<int:submission_id>/status.json")
