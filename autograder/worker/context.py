@@ -46,4 +46,4 @@ class WorkerContext:
 
     @property
     def claim_ttl_s(self) -> int:
-        return max(10, int(3 * self.settings["heartbeat_s"]))
+        return max(3, int(3 * self.settings["heartbeat_s"]))

@@ -201,7 +201,8 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 ctx.state.count_job("failed_final" if final else "failed")
                 if final:
                     return "failed_final"
-                raise RetryLater(min(300, 15 * delivery), f"grading failed: {exc}") from exc
+                raise RetryLater(min(300.0, s["failure_retry_s"] * delivery),
+                                 f"grading failed: {exc}") from exc
             finally:
                 reporter.stop()
             elapsed = time.monotonic() - started

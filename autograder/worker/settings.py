@@ -47,10 +47,12 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "soft_time_limit_s": (0, int, "Celery soft limit of a grading task; 0: 2 * max_run_timeout_s + 300"),
     "time_limit_s": (0, int, "Celery hard limit; 0: soft limit + 120"),
     "visibility_timeout_s": (0, int, "Redis redelivers an unacked job after this; 0: hard limit + 600"),
+    "restore_sweep_s": (60, int, "how often a worker looks for unacked jobs past the visibility timeout"),
     "max_deliveries": (3, int, "a job started this many times without finishing is failed for staff"),
     "heartbeat_s": (20.0, float, "progress re-posted and the job's claim renewed this often"),
     "post_inline_s": (60.0, float, "a result POST is retried in the grading task this long, then handed to dlgrade.post_result"),
     "post_give_up_s": (7 * 86400.0, float, "dlgrade.post_result stops retrying after this long"),
+    "failure_retry_s": (15.0, float, "a job whose grading raised is retried after this many seconds times its delivery count"),
     "gpu_wait_s": (30.0, float, "wait this long for free GPUs before requeueing the job"),
     "stuck_after_s": (900, int, "sweeper: re-enqueue submissions queued/running without news this long"),
     "sweep_interval_s": (300, int, "sweeper loop interval"),
@@ -128,7 +130,11 @@ def celery_config(s: Mapping[str, Any]) -> dict[str, Any]:
         "broker_url": s["broker_url"],
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a Redis restart is waited out, not fatal
-        "broker_transport_options": {"visibility_timeout": s["visibility_timeout_s"]},
+        "broker_transport_options": {
+            "visibility_timeout": s["visibility_timeout_s"],
+            "unacked_restore_interval": s["restore_sweep_s"],
+            "unacked_restore_throttle": 1,
+        },
         # a job that is running when the broker connection drops finishes and posts its
         # result; its ack may be lost, and the redelivery is dropped by the portal-state check
         "worker_cancel_long_running_tasks_on_connection_loss": False,

@@ -30,7 +30,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if not cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
 return 0
 """
 _TAKE_OVER = """
@@ -80,10 +82,22 @@ class SharedState:
         return holder
 
     def renew(self, key: str, owner: str, ttl_s: int) -> bool:
+        """Extend our claim, or take it again if Redis lost it (restart); False if another
+        job holds it now."""
         return bool(self.redis.eval(_RENEW, 1, key, owner, ttl_s))
 
     def release(self, key: str, owner: str) -> None:
         self.redis.eval(_RELEASE, 1, key, owner)
+
+    def unacked(self) -> list[tuple[bytes, float]]:
+        """Messages reserved by workers (kombu's `unacked` hash), with their delivery time."""
+        entries = self.redis.hgetall("unacked")
+        if not entries:
+            return []
+        pipe = self.redis.pipeline()
+        for tag in entries:
+            pipe.zscore("unacked_index", tag)
+        return [(raw, float(when or 0.0)) for raw, when in zip(entries.values(), pipe.execute())]
 
     def live_claims(self) -> set[tuple[str, int, int]]:
         out = set()

@@ -3,8 +3,9 @@
 The portal's database is the source of truth. Every `interval` the sweeper asks
 `GET /api/worker/stuck?older_than_s=N` for submissions whose current attempt has been queued
 or running without news (state change or progress post) for N seconds, drops those the
-broker still holds (waiting in a queue, reserved by a worker, or claimed by a running job)
-and sends `dlgrade.grade_submission(id, attempt)` for the rest, to the queue the portal names.
+broker still holds (waiting in a queue, claimed by a running job, or reserved by a worker
+less than N seconds ago; see `held_by_broker`) and sends
+`dlgrade.grade_submission(id, attempt)` for the rest, to the queue the portal names.
 A re-enqueue that turns out to be a duplicate is harmless: the job re-reads the portal's
 state first and results are idempotent per (submission, attempt).
 
@@ -56,14 +57,22 @@ def _task_args(raw: bytes | str) -> tuple[str, tuple] | None:
         return None
 
 
-def held_by_broker(state: SharedState, queues: Iterable[str]) -> set[tuple[int, int]]:
-    """(submission id, attempt) of every grading job Redis still holds or a worker runs."""
+def held_by_broker(state: SharedState, queues: Iterable[str],
+                   reserved_within_s: float) -> set[tuple[int, int]]:
+    """(submission id, attempt) of every grading job Redis still holds or a worker runs.
+
+    Held means: waiting in a queue; running (a live claim); or reserved by a worker (kombu's
+    unacked hash: countdown retries, prefetched jobs) less than `reserved_within_s` ago. A
+    job reserved longer ago and not running belonged to a worker that died: Redis would only
+    hand it out again after the visibility timeout (hours), so the sweeper does it now.
+    """
     r = state.redis
     raws: list[bytes] = []
     for queue in set(queues):
         for key in [queue] + [f"{queue}{PRIORITY_SEP}{p}" for p in range(1, 10)]:
             raws.extend(r.lrange(key, 0, -1))
-    raws.extend(r.hvals("unacked"))  # reserved by a worker, ETA/countdown retries included
+    now = time.time()
+    raws.extend(raw for raw, when in state.unacked() if now - when < reserved_within_s)
     held = set()
     for raw in raws:
         parsed = _task_args(raw)
@@ -83,7 +92,7 @@ def sweep(*, portal: PortalClient, state: SharedState, send: Callable[[str, tupl
     if not stuck:
         return report
     queues = {f"{queue_prefix}{item.get('queue') or 'cpu'}" for item in stuck}
-    held = held_by_broker(state, queues)
+    held = held_by_broker(state, queues, reserved_within_s=older_than_s)
     for item in stuck:
         ident, attempt = int(item["id"]), int(item["attempt"])
         queue = f"{queue_prefix}{item.get('queue') or 'cpu'}"

@@ -1,0 +1,235 @@
+"""Upload → submission module, in named steps: read, validate, take the cells, sanitize,
+compile, write.
+
+The module is the notebook's exported (provided) cells, taken from the *bundle's* source
+notebook, and its solution cells, taken from the student's upload, in the source notebook's
+order. Nothing else a student wrote reaches the grader. A `.py` upload is taken as is.
+Every rejection is a `SubmissionRejected` whose message a student can act on.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from autograder.errors import SubmissionRejected
+
+MODULE_FILENAME = "submission.py"
+_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
+_END = re.compile(r"^\s*### END SOLUTION\s*$")
+_MAGIC = re.compile(r"^\s*(%%?|!)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceCell:
+    grade_id: str
+    kind: str  # "solution" or "provided"
+    source: str
+
+
+@dataclasses.dataclass
+class Converted:
+    source: str  # the module text
+    warnings: list[str]
+    student_lines: dict[int, str]  # module line → "cell 'q1' line 3" for student code
+
+
+def nbgrader_meta(cell: dict) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def source_cells(notebook: dict) -> list[SourceCell]:
+    """The cells of the instructor's notebook that make up a submission module."""
+    cells = []
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id")
+        if meta.get("solution"):
+            cells.append(SourceCell(grade_id, "solution", _text(cell)))
+        elif cell.get("metadata", {}).get("dlgrade", {}).get("export"):
+            cells.append(SourceCell(grade_id, "provided", _text(cell)))
+    return cells
+
+
+def _text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def read_notebook(data: bytes, *, max_bytes: int, name: str = "the notebook") -> dict:
+    """Parse and validate an uploaded notebook's structure."""
+    if len(data) > max_bytes:
+        raise SubmissionRejected(
+            f"{name} is {len(data) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit. "
+            "Clear the outputs (Kernel → Restart & Clear Output) and upload again."
+        )
+    try:
+        notebook = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SubmissionRejected(
+            f"{name} is not valid JSON ({error}). Upload the .ipynb file saved by Jupyter, not a copy or a PDF."
+        ) from error
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list) or "nbformat" not in notebook:
+        raise SubmissionRejected(f"{name} is JSON but not a Jupyter notebook (no 'cells' or 'nbformat'). "
+                                 "Upload the released .ipynb with your solutions filled in.")
+    if notebook.get("nbformat") != 4:
+        raise SubmissionRejected(f"{name} uses notebook format {notebook.get('nbformat')}; save it with Jupyter "
+                                 "(format 4) and upload again.")
+    _validate_with_nbformat(notebook, name)
+    return notebook
+
+
+def _validate_with_nbformat(notebook: dict, name: str) -> None:
+    try:
+        import nbformat
+    except ImportError:  # grading .py files needs no nbformat (e.g. on the GPU hosts)
+        return
+    try:
+        nbformat.validate(nbformat.from_dict(notebook))
+    except nbformat.ValidationError as error:
+        message = str(error).splitlines()[0]
+        raise SubmissionRejected(f"{name} is not a valid notebook: {message}. Open it in Jupyter, save, "
+                                 "and upload again.") from error
+
+
+def strip_magics(source: str, where: str, warnings: list[str]) -> str:
+    """IPython magics and shell escapes are not Python: drop them, with a warning."""
+    lines = []
+    for number, line in enumerate(source.splitlines(), 1):
+        if _MAGIC.match(line):
+            warnings.append(f"{where} line {number}: removed '{line.strip()[:60]}' (magics and shell commands "
+                            "do not run in grading)")
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(f"{indent}pass  # removed: {line.strip()[:60]}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
+    """Assemble the submission module from the upload's solution cells and the source
+    notebook's provided cells."""
+    expected = source_cells(source_notebook)
+    solution_ids = [cell.grade_id for cell in expected if cell.kind == "solution"]
+    found: dict[str, list[str]] = {}
+    for cell in upload.get("cells", []):
+        meta = nbgrader_meta(cell)
+        if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
+            found.setdefault(meta["grade_id"], []).append(_text(cell))
+    for grade_id in solution_ids:
+        if grade_id not in found:
+            raise SubmissionRejected(
+                f"Solution cell '{grade_id}' is missing from your notebook (deleted, or its metadata lost by "
+                "copying it into a new cell). Restore it from the released notebook and paste your code back."
+            )
+        if len(found[grade_id]) > 1:
+            raise SubmissionRejected(
+                f"Solution cell '{grade_id}' appears {len(found[grade_id])} times (a copied cell keeps its "
+                "metadata). Delete the extra copies so exactly one remains."
+            )
+    unknown = sorted(set(found) - set(solution_ids))
+
+    warnings: list[str] = []
+    if unknown:
+        warnings.append(f"ignored solution cells not in this assignment: {', '.join(unknown)}")
+    pieces: list[str] = []
+    student_lines: dict[int, str] = {}
+    line = 1
+    for cell in expected:
+        header = f"# ---- {'your' if cell.kind == 'solution' else 'provided'} cell '{cell.grade_id}' ----"
+        if cell.kind == "solution":
+            where = f"cell '{cell.grade_id}'"
+            text = strip_magics(found[cell.grade_id][0], where, warnings)
+            _check_syntax(text, where)
+            for offset in range(text.count("\n") + 1):
+                student_lines[line + 1 + offset] = f"{where} line {offset + 1}"
+        else:
+            text = strip_magics(cell.source, f"provided cell '{cell.grade_id}'", [])
+        pieces.append(f"{header}\n{text}\n")
+        line += 2 + text.count("\n")
+    return Converted("\n".join(pieces), warnings, student_lines)
+
+
+def _check_syntax(text: str, where: str) -> None:
+    try:
+        ast.parse(text)
+    except SyntaxError as error:
+        raise SubmissionRejected(
+            f"Syntax error in {where}, line {error.lineno}: {error.msg}. "
+            f"{('Code: ' + error.text.strip()) if error.text else ''}".strip()
+        ) from error
+
+
+def python_upload_to_module(data: bytes, *, max_bytes: int) -> Converted:
+    if len(data) > max_bytes:
+        raise SubmissionRejected(f"the file is {len(data) / 2**20:.1f} MiB, over the "
+                                 f"{max_bytes / 2**20:.1f} MiB limit.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SubmissionRejected("the .py file is not UTF-8 text. Save it as UTF-8 and upload again.") from error
+    try:
+        ast.parse(text)
+    except SyntaxError as error:
+        raise SubmissionRejected(f"Syntax error on line {error.lineno}: {error.msg}.") from error
+    return Converted(text, [], {number: f"line {number}" for number in range(1, text.count("\n") + 2)})
+
+
+def convert_upload(path: Path, source_notebook_path: Path, *, max_bytes: int) -> Converted:
+    """The one entry point: an uploaded file → the module text."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:  # before reading a 2 GB upload into memory
+        raise SubmissionRejected(f"{path.name} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB "
+                                 "limit. Clear the outputs (Kernel → Restart & Clear Output) and upload again.")
+    data = path.read_bytes()
+    if path.suffix == ".py":
+        return python_upload_to_module(data, max_bytes=max_bytes)
+    if path.suffix != ".ipynb":
+        raise SubmissionRejected(f"{path.name}: upload the .ipynb notebook (or a .py module), not a "
+                                 f"'{path.suffix or 'file without extension'}'.")
+    upload = read_notebook(data, max_bytes=max_bytes, name=path.name)
+    source = json.loads(Path(source_notebook_path).read_text(encoding="utf-8"))
+    return notebook_to_module(upload, source)
+
+
+# --- releasing: the starter notebook ---------------------------------------------------------
+
+STARTER_BODY = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+def clear_solution(source: str) -> str:
+    """Replace what lies between BEGIN/END SOLUTION with a stub, as nbgrader does; a solution
+    cell without markers is replaced whole."""
+    lines = source.splitlines()
+    if not any(_BEGIN.match(line) for line in lines):
+        return STARTER_BODY
+    out, inside = [], False
+    for line in lines:
+        begin = _BEGIN.match(line)
+        if begin:
+            inside = True
+            out.extend(begin.group(1) + stub for stub in STARTER_BODY.splitlines())
+        elif _END.match(line):
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def release_notebook(source_notebook: dict) -> dict:
+    """The student's copy: solutions cleared, outputs removed, provided cells locked."""
+    notebook = json.loads(json.dumps(source_notebook))
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+            if nbgrader_meta(cell).get("solution"):
+                cell["source"] = clear_solution(_text(cell))
+    return notebook

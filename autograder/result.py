@@ -1,0 +1,139 @@
+"""The result of grading one submission: a versioned JSON document.
+
+Schema (version 1):
+    schema_version   1
+    status           graded | rejected | error
+    assignment       slug
+    score, max_score points over the measured tests (a test "not measured here" counts in
+                     neither); unmeasured_points says how many were left out
+    message          one line for the student (why rejected, or a summary)
+    warnings         student-facing notes (removed magics, ignored cells)
+    flags            staff-only: [{"kind": "tamper"|"forbidden"|"grader", "evidence": [...]}]
+    parts            [{name, title, score, max_score, visibility}]
+    tests            [{name, part, status, score, max_score, message, detail, visibility,
+                       hidden, perf}]; status pass | fail | error | timeout | not-measured;
+                     `detail` is staff-only; `perf` holds figures of a perf test
+    run              {bundle_digest, seed, sandbox, image, hardware, durations: {...},
+                      restarts, engine_version}
+`student_view()` removes what a student may not see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+SCHEMA_VERSION = 1
+TEST_STATUSES = ("pass", "fail", "error", "timeout", "not-measured")
+
+
+@dataclasses.dataclass
+class TestResult:
+    name: str
+    part: str
+    status: str
+    score: float
+    max_score: float
+    message: str
+    detail: str = ""
+    visibility: str = "visible"  # visible | after_deadline | hidden
+    hidden: bool = False  # from tests/hidden
+    perf: dict | None = None
+
+
+@dataclasses.dataclass
+class GradeResult:
+    status: str
+    assignment: str
+    score: float = 0.0
+    max_score: float = 0.0
+    unmeasured_points: float = 0.0
+    message: str = ""
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    flags: list[dict] = dataclasses.field(default_factory=list)
+    parts: list[dict] = dataclasses.field(default_factory=list)
+    tests: list[TestResult] = dataclasses.field(default_factory=list)
+    run: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data = {"schema_version": SCHEMA_VERSION, **data}
+        data["score"] = round(self.score, 4)
+        data["max_score"] = round(self.max_score, 4)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def part_score(self, name: str) -> tuple[float, float]:
+        part = next((p for p in self.parts if p["name"] == name), None)
+        return (part["score"], part["max_score"]) if part else (0.0, 0.0)
+
+
+def student_view(result: dict, *, after_deadline: bool) -> dict:
+    """What a student may see of a result dict: no staff detail, no flags, and hidden-test
+    messages only as the part's visibility allows."""
+    view = {key: value for key, value in result.items() if key not in ("flags",)}
+    view["run"] = {key: result.get("run", {}).get(key) for key in ("seed", "hardware", "durations")}
+    tests = []
+    for test in result.get("tests", []):
+        shown = {key: value for key, value in test.items() if key != "detail"}
+        allowed = not test.get("hidden") or test.get("visibility") == "visible" or (
+            test.get("visibility") == "after_deadline" and after_deadline)
+        if not allowed:
+            shown["message"] = "details are hidden until the release policy allows"
+            shown["name"] = f"{test.get('part')}: hidden test"
+        tests.append(shown)
+    view["tests"] = tests
+    return view
+
+
+def to_gradescope(result: dict) -> dict:
+    """Gradescope autograder `results.json`."""
+    visibility = {"visible": "visible", "after_deadline": "after_published", "hidden": "hidden"}
+    tests = []
+    for test in result.get("tests", []):
+        entry = {
+            "name": test["name"],
+            "score": test["score"],
+            "max_score": test["max_score"] if test["status"] != "not-measured" else 0,
+            "status": "passed" if test["status"] == "pass" else "failed",
+            "output": test["message"],
+            "visibility": "visible" if not test.get("hidden") else visibility.get(test.get("visibility"), "hidden"),
+            "tags": [test["part"]],
+        }
+        tests.append(entry)
+    out = {
+        "score": result.get("score", 0),
+        "output": result.get("message", ""),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "execution_time": round(sum((result.get("run", {}).get("durations") or {}).values()), 2),
+    }
+    return out
+
+
+def format_table(result: dict) -> str:
+    """A readable table for the terminal."""
+    lines = [f"{result['assignment']}: {result['status']}"]
+    if result["status"] != "graded":
+        lines.append(f"  {result.get('message', '')}")
+        return "\n".join(lines)
+    width = max([len(test["name"]) for test in result["tests"]] + [10])
+    width = min(width, 70)
+    lines.append(f"  {'test':<{width}}  {'status':<12} {'score':>11}")
+    for test in result["tests"]:
+        name = test["name"] if len(test["name"]) <= width else "…" + test["name"][-(width - 1):]
+        score = f"{test['score']:.2f}/{test['max_score']:.2f}"
+        lines.append(f"  {name:<{width}}  {test['status']:<12} {score:>11}")
+        if test["status"] != "pass" and test["message"]:
+            lines.append(f"  {'':<{width}}    {test['message'][:300]}")
+    lines.append("  parts: " + ", ".join(f"{p['name']} {p['score']:.2f}/{p['max_score']:.2f}" for p in result["parts"]))
+    total = f"  total: {result['score']:.2f} / {result['max_score']:.2f}"
+    if result.get("unmeasured_points"):
+        total += f"  ({result['unmeasured_points']:.2f} points not measured on this hardware)"
+    lines.append(total)
+    for warning in result.get("warnings", []):
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)

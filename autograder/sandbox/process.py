@@ -1,0 +1,291 @@
+"""The process backend: a child process under rlimits, inside bubblewrap where it exists.
+
+With bubblewrap (Debian package `bubblewrap`): no network, a fresh PID namespace, a
+read-only view of only the runtime (/usr, /lib, the Python installation), a private tmpfs for
+/tmp and the scratch folder, nothing of the host's home, the repository or other submissions
+except what the job mounts. Without it, only the rlimits and a scratch working directory
+apply; `describe()` says so and the result records it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome
+
+NOBODY_UID = 65534
+# What the runtime needs, read-only, when bubblewrap builds the filesystem.
+RUNTIME_PATHS = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ssl", "/etc/ld.so.cache",
+                 "/etc/localtime", "/etc/passwd", "/etc/group"]
+
+
+def bubblewrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def python_runtime_paths() -> list[str]:
+    """The interpreter's installation and the virtual environment it runs in."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return sorted(path for path in paths if path and not path.startswith(("/usr", "/lib")))
+
+
+class _Capped:
+    """Reads a pipe to the end, keeping only the last `cap` bytes (10 GB of stdout must cost
+    nothing but CPU)."""
+
+    def __init__(self, stream, cap: int):
+        self.stream, self.cap = stream, cap
+        self.data = bytearray()
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        while chunk := self.stream.read(65536):
+            self.data += chunk
+            if len(self.data) > self.cap:
+                self.dropped += len(self.data) - self.cap
+                del self.data[: len(self.data) - self.cap]
+
+    def text(self) -> str:
+        self.thread.join(timeout=5)
+        prefix = f"[{self.dropped} earlier bytes dropped]\n" if self.dropped else ""
+        return prefix + self.data.decode("utf-8", errors="replace")
+
+
+class _Cgroups:
+    """Per-run cgroup v1 `pids` and `memory` groups where the host lets us make them.
+
+    Root ignores RLIMIT_NPROC, and RLIMIT_AS counts address space rather than memory (torch
+    and Triton reserve far more than they touch), so real limits come from cgroups; the
+    rlimits stay as the fallback.
+    """
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, limits: Limits):
+        self.dirs: dict[str, Path] = {}
+        name = f"dlgrade-{os.getpid()}-{time.monotonic_ns()}"
+        settings = {
+            "pids": {"pids.max": str(limits.pids)},
+            "memory": {"memory.limit_in_bytes": str(limits.memory_mb * 1024 * 1024)},
+        }
+        for controller, values in settings.items():
+            base = self.ROOT / controller
+            if not os.access(base, os.W_OK):
+                continue
+            path = base / name
+            try:
+                path.mkdir()
+                for key, value in values.items():
+                    (path / key).write_text(value)
+                if controller == "memory" and (path / "memory.memsw.limit_in_bytes").exists():
+                    (path / "memory.memsw.limit_in_bytes").write_text(values["memory.limit_in_bytes"])
+            except OSError:
+                self._remove(path)
+                continue
+            self.dirs[controller] = path
+
+    @property
+    def limits_memory(self) -> bool:
+        return "memory" in self.dirs
+
+    def join(self) -> None:
+        """Called in the child before exec."""
+        for path in self.dirs.values():
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def out_of_memory(self) -> bool:
+        path = self.dirs.get("memory")
+        if path is None:
+            return False
+        try:
+            control = (path / "memory.oom_control").read_text()
+            kills = next((int(line.split()[1]) for line in control.splitlines() if line.startswith("oom_kill ")), 0)
+            return kills > 0
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        for path in self.dirs.values():
+            for _ in range(50):
+                try:
+                    procs = (path / "cgroup.procs").read_text().split()
+                except OSError:
+                    break
+                for pid in procs:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                if not procs:
+                    break
+                time.sleep(0.05)
+            self._remove(path)
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
+
+
+def _apply_rlimits(limits: Limits, drop_to_nobody: bool, cgroups: _Cgroups):
+    def preexec():
+        os.setsid()  # a process group we can kill whole
+        cgroups.join()
+        if not cgroups.limits_memory:
+            memory = limits.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        cpu = int(limits.wall_s * max(limits.cpus, 1)) + 5
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+        scratch = limits.scratch_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (scratch, scratch))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if drop_to_nobody:
+            os.setgroups([])
+            os.setgid(NOBODY_UID)
+            os.setuid(NOBODY_UID)
+
+    return preexec
+
+
+class ProcessSandbox(Sandbox):
+    name = "process"
+    python = sys.executable  # the grader's own environment, mounted read-only
+
+    def __init__(self, use_bubblewrap: bool | None = None):
+        found = bubblewrap_path()
+        self.bwrap = found if use_bubblewrap is not False else None
+        if use_bubblewrap and not found:
+            raise RuntimeError("bubblewrap was asked for but `bwrap` is not installed (apt-get install bubblewrap)")
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "isolation": "bubblewrap" if self.bwrap else "rlimits only (no network or filesystem isolation)",
+        }
+
+    @property
+    def isolates_network(self) -> bool:
+        return self.bwrap is not None
+
+    def run(self, job: SandboxJob) -> SandboxOutcome:
+        with tempfile.TemporaryDirectory(prefix="dlgrade-scratch-") as scratch:
+            os.chmod(scratch, 0o777)
+            job.output_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(job.output_dir, 0o777)
+            argv, env = self._command(job, Path(scratch))
+            return self._execute(job, argv, env)
+
+    def _command(self, job: SandboxJob, scratch: Path) -> tuple[list[str], dict]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/scratch" if self.bwrap else str(scratch),
+            "TMPDIR": "/tmp" if self.bwrap else str(scratch),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": str(max(int(job.limits.cpus), 1)),
+            "MPLBACKEND": "Agg",
+            "CUDA_VISIBLE_DEVICES": ",".join(str(gpu) for gpu in job.gpus),
+            **job.env,
+        }
+        if not self.bwrap:
+            # Without namespaces the in-sandbox paths are the host paths themselves.
+            env["HOME"] = str(scratch)
+            return [_host_path(arg, job, scratch) for arg in job.argv], {
+                key: _host_path(value, job, scratch) for key, value in env.items()
+            }
+        # Run as root, bwrap can bind what root can read (the Python under /root); inside the
+        # new user namespace the run is uid 65534 with no capabilities.
+        argv = [
+            self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            "--uid", str(NOBODY_UID), "--gid", str(NOBODY_UID),
+            "--proc", "/proc", "--dev", "/dev",
+            "--tmpfs", "/tmp",
+            "--bind", str(scratch), "/scratch",
+            "--chdir", job.cwd,
+            "--cap-drop", "ALL",
+        ]
+        for path in RUNTIME_PATHS + python_runtime_paths():
+            if os.path.exists(path):
+                argv += ["--ro-bind", path, path]
+        for mount in job.mounts:
+            argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+        argv += ["--bind", str(job.output_dir), job.output_target]
+        argv += ["--clearenv"]
+        for key, value in env.items():
+            argv += ["--setenv", key, value]
+        return argv + ["--"] + job.argv, env
+
+    def _execute(self, job: SandboxJob, argv: list[str], env: dict) -> SandboxOutcome:
+        cgroups = _Cgroups(job.limits)
+        try:
+            return self._execute_in(job, argv, env, cgroups)
+        finally:
+            cgroups.close()
+
+    def _execute_in(self, job: SandboxJob, argv: list[str], env: dict, cgroups: _Cgroups) -> SandboxOutcome:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            cwd=None if self.bwrap else _host_path(job.cwd, job, Path(env["HOME"])),
+            preexec_fn=_apply_rlimits(job.limits, drop_to_nobody=not self.bwrap and os.geteuid() == 0,
+                                      cgroups=cgroups),
+        )
+        stdout = _Capped(process.stdout, job.limits.stdout_bytes)
+        stderr = _Capped(process.stderr, job.limits.stdout_bytes)
+        timed_out = False
+        try:
+            process.wait(timeout=job.limits.wall_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(process)
+        wall = time.monotonic() - started
+        exit_code = None if timed_out else process.returncode
+        err_text = stderr.text()
+        out_of_memory = cgroups.out_of_memory() or (
+            exit_code is not None and any(sign in err_text[-4000:] for sign in _OOM_SIGNS))
+        return SandboxOutcome(
+            exit_code=exit_code, timed_out=timed_out, out_of_memory=out_of_memory, wall_s=wall,
+            stdout=stdout.text(), stderr=err_text, output_dir=job.output_dir, backend=self.name,
+        )
+
+
+_OOM_SIGNS = ("MemoryError", "Cannot allocate memory", "can't allocate memory", "DefaultCPUAllocator")
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _host_path(value: str, job: SandboxJob, scratch: Path) -> str:
+    """Without bubblewrap, in-sandbox targets are rewritten to their host sources."""
+    mapping = {mount.target: str(mount.source) for mount in job.mounts}
+    mapping[job.output_target] = str(job.output_dir)
+    mapping["/scratch"] = str(scratch)
+    for target in sorted(mapping, key=len, reverse=True):
+        if value == target or value.startswith(target + "/"):
+            return mapping[target] + value[len(target):]
+        value = value.replace("=" + target, "=" + mapping[target])
+    return value
