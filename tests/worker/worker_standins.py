@@ -1,0 +1,88 @@
+"""Stand-ins for the engine's entry points, injected through DLGRADE_GRADE_FUNCTION /
+DLGRADE_UNPACK_FUNCTION, for tests that need a fast or misbehaving grader (the 200-job run,
+a grader that kills its worker). The upload is a JSON object saying how to behave:
+
+    {"sid": 7, "sleep": 0.05, "kill": "once" | "always", "raise": "message"}
+
+Every start and finish is appended to $DLGRADE_TEST_LOG ("start|done <sid> <pid> <time>
+<CUDA_VISIBLE_DEVICES or ->"), so a test counts how often a submission was really graded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import tarfile
+import time
+from pathlib import Path
+
+
+class _Result:
+    def __init__(self, data: dict):
+        self.data = data
+
+    def to_dict(self) -> dict:
+        return self.data
+
+
+def _log(line: str) -> None:
+    path = os.environ.get("DLGRADE_TEST_LOG")
+    if path:
+        with open(path, "a") as fh:  # one short write per line: atomic with O_APPEND
+            fh.write(line + "\n")
+
+
+def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", seed=None,
+          hardware=None, on_progress=None):
+    spec = json.loads(Path(submission).read_text())
+    sid = spec["sid"]
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES") or "-"
+    _log(f"start {sid} {os.getpid()} {time.time():.6f} {cvd}")
+    kill = spec.get("kill")
+    if kill == "always" or (kill == "once" and not (Path(assignment_dir) / f".killed-{sid}").exists()):
+        (Path(assignment_dir) / f".killed-{sid}").touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if spec.get("raise"):
+        raise RuntimeError(spec["raise"])
+    tests = ["test_a", "test_b", "test_c"]
+    for i, name in enumerate(tests):
+        if on_progress:
+            on_progress({"test": name, "done": i, "total": len(tests)})
+        time.sleep(float(spec.get("sleep", 0)) / len(tests))
+    if on_progress:
+        on_progress({"test": None, "done": len(tests), "total": len(tests)})
+    _log(f"done {sid} {os.getpid()} {time.time():.6f} {cvd}")
+    assert (Path(assignment_dir) / "assignment.toml").exists(), "bundle not unpacked"
+    return _Result({
+        "schema_version": 1, "status": "graded", "score": 1.0, "max_score": 1.0,
+        "tests": [{"name": n, "score": 1.0 / 3, "max_score": 1.0 / 3} for n in tests],
+        "standin": {"sid": sid, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")},
+    })
+
+
+def unpack(bundle_path: Path, dest: Path) -> Path:
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(bundle_path, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def make_bundle(files: dict[str, str] | None = None) -> bytes:
+    """A tiny grader bundle (tar.gz) holding `files`."""
+    files = files or {"assignment.toml": 'schema = 1\nslug = "standin"\n'}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def upload(sid_hint: int | str, **behaviour) -> bytes:
+    return json.dumps({"sid": sid_hint, **behaviour}).encode()
