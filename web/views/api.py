@@ -182,7 +182,7 @@ def release(assignment_id: int):
 def regrade_all(assignment_id: int):
     a, _ = assignment_for(assignment_id, *STAFF_ROLES)
     subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == a.id,
-                                                          Submission.state != "rejected")).all()
+                                                          Submission.state != "rejected").order_by(Submission.id)).all()
     services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
     return jsonify(regraded=[s.id for s in subs])
 

@@ -108,7 +108,7 @@ def release(assignment_id: int):
 def regrade_all(assignment_id: int):
     assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
     subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == assignment.id,
-                                                          Submission.state != "rejected")).all()
+                                                          Submission.state != "rejected").order_by(Submission.id)).all()
     services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
     flash(f"{len(subs)} submissions queued for regrading.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)
