@@ -10,9 +10,13 @@ A build needs neither Docker Hub nor TLS from inside a build container:
    configuration: index, find-links, certificates) into a wheelhouse;
 3. `docker build --network none` installs them from the wheelhouse, offline.
 
-The tag carries a hash of the Dockerfile, the requirements, the base image reference and the
-harness source (everything under `autograder/`), so a tag names one content and a build whose
-tag already exists is skipped. `python -m autograder.images --help` is the command line.
+Two images per kind, each tagged with a hash of what went into it, so a build whose tag
+exists is skipped:
+- the runtime `dlgrade-runtime-<kind>:<hash>` (Dockerfile, requirements, base reference):
+  Python and the wheels; minutes to build, rarely changes;
+- the grader `dlgrade-grader-<kind>:<hash>` (the runtime's tag, `harness.Dockerfile`, every
+  file of the `autograder` package): the runtime plus the harness; seconds to build.
+`python -m autograder.images --help` is the command line.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ class ImageSpec:
     @property
     def repository(self) -> str:
         return f"dlgrade-grader-{self.kind}"
+
+    @property
+    def runtime_repository(self) -> str:
+        return f"dlgrade-runtime-{self.kind}"
 
 
 SPECS = {
@@ -127,27 +135,36 @@ def resolved_base(base_image: str) -> str:
     return debootstrap_tag() if base_image == DEBOOTSTRAP else base_image
 
 
-def content_hash(kind: str, base_image: str | None = None) -> str:
-    spec = SPECS[kind]
-    base_image = base_image or base_image_setting(kind)
+def _hasher():
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
         digest.update(f"{label}\0{len(data)}\0".encode())
         digest.update(data)
 
+    return digest, add
+
+
+def runtime_tag(kind: str = "cpu", base_image: str | None = None) -> str:
+    """The tag of the runtime image (base, Python, wheels) of `kind`."""
+    spec = SPECS[kind]
+    base_image = base_image or base_image_setting(kind)
+    digest, add = _hasher()
     add("base", resolved_base(base_image).encode())
     add("python", python_version_for(kind, base_image).encode())
     add("Dockerfile", (spec.folder / "Dockerfile").read_bytes())
     add("requirements", (spec.folder / "requirements.txt").read_bytes())
-    for path in harness_files():
-        add(f"autograder/{path.relative_to(HARNESS_DIR).as_posix()}", path.read_bytes())
-    return digest.hexdigest()[:16]
+    return f"{spec.runtime_repository}:{digest.hexdigest()[:16]}"
 
 
 def image_tag(kind: str = "cpu", base_image: str | None = None) -> str:
-    """The tag of the `kind` image built from this tree, e.g. `dlgrade-grader-cpu:3f2a...`."""
-    return f"{SPECS[kind].repository}:{content_hash(kind, base_image)}"
+    """The tag of the `kind` grader image built from this tree, e.g. `dlgrade-grader-cpu:3f2a...`."""
+    digest, add = _hasher()
+    add("runtime", runtime_tag(kind, base_image).encode())
+    add("harness.Dockerfile", (IMAGES_DIR / "harness.Dockerfile").read_bytes())
+    for path in harness_files():
+        add(f"autograder/{path.relative_to(HARNESS_DIR).as_posix()}", path.read_bytes())
+    return f"{SPECS[kind].repository}:{digest.hexdigest()[:16]}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,36 +242,78 @@ def _link_tree(source: Path, target: Path, files: list[Path]) -> None:
             shutil.copy2(path, destination)
 
 
-def build_image(kind: str = "cpu", *, base_image: str | None = None, docker: str = "docker",
-                force: bool = False) -> str:
-    """Build the `kind` image unless its tag exists; return the tag."""
+def _docker_build(docker: str, context: Path, tag: str, build_args: dict[str, str],
+                  dockerfile: Path | None = None) -> None:
+    argv = [docker, "build", "--network", "none", "--tag", tag,
+            "--label", f"org.dlgrade.tag={tag}"]
+    for key, value in build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    if dockerfile is not None:
+        argv += ["--file", str(dockerfile)]
+    _run(argv + [str(context)])
+
+
+def build_runtime(kind: str = "cpu", *, base_image: str | None = None, docker: str = "docker",
+                  force: bool = False) -> str:
+    """Build the runtime image of `kind` (base, Python, wheels) unless its tag exists."""
     spec = SPECS[kind]
     base_image = base_image or base_image_setting(kind)
-    tag = image_tag(kind, base_image)
+    tag = runtime_tag(kind, base_image)
     if not force and image_exists(tag, docker):
-        _log(f"{tag} exists; nothing to build")
         return tag
     base_reference = build_debootstrap_base(docker) if base_image == DEBOOTSTRAP else base_image
     wheelhouse = fill_wheelhouse(kind, python_version_for(kind, base_image))
-
-    # The build context: the Dockerfile, the requirements, the wheels and the harness.
-    context = BUILD_DIR / kind
+    context = BUILD_DIR / f"runtime-{kind}"
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir(parents=True)
     for name in ("Dockerfile", "requirements.txt"):
         shutil.copy2(spec.folder / name, context / name)
     _link_tree(wheelhouse, context / "wheels", sorted(wheelhouse.glob("*.whl")))
-    _link_tree(HARNESS_DIR, context / "autograder", harness_files())
-
-    _run([docker, "build", "--network", "none", "--tag", tag,
-          "--build-arg", f"BASE_IMAGE={base_reference}",
-          "--label", f"org.dlgrade.content-hash={tag.split(':', 1)[1]}",
-          "--label", f"org.dlgrade.base-image={base_reference}",
-          str(context)])
-    # `:latest` is a convenience for people; the code always runs the hashed tag.
-    _run([docker, "tag", tag, f"{spec.repository}:latest"])
-    shutil.rmtree(context, ignore_errors=True)
+    try:
+        _docker_build(docker, context, tag, {"BASE_IMAGE": base_reference})
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
     return tag
+
+
+def build_image(kind: str = "cpu", *, base_image: str | None = None, docker: str = "docker",
+                force: bool = False) -> str:
+    """Build the `kind` grader image (the runtime, then the harness on it) unless its tag
+    exists; return the tag. Safe to call from several processes at once."""
+    import fcntl
+
+    tag = image_tag(kind, base_image)
+    if not force and image_exists(tag, docker):
+        return tag
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / f".{kind}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a kind at a time on this checkout
+        if not force and image_exists(tag, docker):
+            return tag
+        runtime = build_runtime(kind, base_image=base_image, docker=docker, force=force)
+        context = BUILD_DIR / f"harness-{kind}"
+        shutil.rmtree(context, ignore_errors=True)
+        _link_tree(HARNESS_DIR, context / "autograder", harness_files())
+        try:
+            _docker_build(docker, context, tag, {"RUNTIME_IMAGE": runtime},
+                          dockerfile=IMAGES_DIR / "harness.Dockerfile")
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+        # `:latest` is a convenience for people; the code always runs the hashed tag.
+        _run([docker, "tag", tag, f"{SPECS[kind].repository}:latest"])
+    return tag
+
+
+def remove_old_images(kind: str = "cpu", docker: str = "docker") -> list[str]:
+    """Untag grader images of `kind` other than this tree's (their layers are shared, so this
+    frees little; it keeps `docker images` readable)."""
+    keep = {image_tag(kind), f"{SPECS[kind].repository}:latest"}
+    listed = subprocess.run([docker, "images", "--format", "{{.Repository}}:{{.Tag}}",
+                             SPECS[kind].repository], capture_output=True, text=True, check=True)
+    old = [tag for tag in listed.stdout.split() if tag not in keep]
+    if old:
+        subprocess.run([docker, "rmi", *old], capture_output=True)
+    return old
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,9 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     tag = commands.add_parser("tag", help="print the tag the current tree builds")
     tag.add_argument("kind", choices=sorted(SPECS))
     tag.add_argument("--base-image")
+    prune = commands.add_parser("prune", help="untag grader images older than this tree's")
+    prune.add_argument("kind", choices=sorted(SPECS))
     options = parser.parse_args(argv)
     if options.command == "tag":
         print(image_tag(options.kind, options.base_image))
+        return 0
+    if options.command == "prune":
+        for old in remove_old_images(options.kind):
+            print(f"untagged {old}")
         return 0
     started = time.monotonic()
     built = build_image(options.kind, base_image=options.base_image, force=options.force)

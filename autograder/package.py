@@ -89,7 +89,7 @@ FORBIDDEN_FIELDS = {
 }
 
 MUTANT_GATE_FIELDS = {
-    "skip_parts": Field(list, [], "parts not run for mutants of other parts (slow training, say)"),
+    "minimum_mutants": Field(int, 6, "the gate fails with fewer mutants than this", minimum=0),
 }
 
 TOLERANCE_FIELDS = {
@@ -170,7 +170,7 @@ class Assignment:
     parts: tuple[Part, ...]
     perf: dict[str, PerfSpec]
     forbidden: tuple[ForbiddenRule, ...]
-    mutant_skip_parts: tuple[str, ...]
+    minimum_mutants: int
 
     @property
     def notebook_path(self) -> Path:
@@ -328,7 +328,7 @@ def load_assignment(root: Path) -> Assignment:
         parts=tuple(parts),
         perf=perf,
         forbidden=tuple(forbidden),
-        mutant_skip_parts=tuple(gate["skip_parts"]),
+        minimum_mutants=gate["minimum_mutants"],
     )
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from autograder.worker.bundles import BundleCache
-from autograder.worker.gpus import detect_hardware
 from autograder.worker.portal import PortalClient
 from autograder.worker.state import SharedState
 
@@ -33,10 +32,6 @@ class WorkerContext:
     def bundles(self) -> BundleCache:
         return BundleCache(Path(self.settings["cache_dir"]), self.portal,
                            lambda archive, dest: resolve(self.settings["unpack_function"])(archive, dest))
-
-    @functools.cached_property
-    def hardware(self) -> str:
-        return self.settings["hardware"] or detect_hardware(self.settings["gpus"])
 
     def grade_function(self) -> Callable[..., Any]:
         return resolve(self.settings["grade_function"])

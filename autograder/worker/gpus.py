@@ -69,18 +69,3 @@ class GpuLease:
     def __exit__(self, *exc) -> None:
         self.release()
 
-
-def detect_hardware(gpus: tuple[int, ...]) -> str:
-    """The hardware class perf tests are scored against: the GPU's name, or "cpu"."""
-    if not gpus:
-        return "cpu"
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", str(gpus[0])],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-        return out.splitlines()[0] if out else "unknown-gpu"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown-gpu"

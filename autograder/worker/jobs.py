@@ -244,7 +244,8 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
     assignment_dir = ctx.bundles.assignment_dir(sub["assignment"]["bundle_digest"])
     grade = ctx.grade_function()
     kwargs: dict[str, Any] = {"sandbox": ctx.settings["sandbox"], "seed": None,
-                              "hardware": ctx.hardware, "on_progress": on_progress}
+                              "hardware": ctx.settings["hardware"] or None,  # None: the engine detects
+                              "on_progress": on_progress}
     if "gpus" in inspect.signature(grade).parameters:
         kwargs["gpus"] = gpus
     with _visible_gpus(gpus):
@@ -277,8 +278,14 @@ def gate_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: s
                     except Exception as exc:
                         payload = _gate_error(ctx, attempt, f"{type(exc).__name__}: {exc}",
                                               traceback.format_exc())
-                post_with_backoff(ctx, f"/api/worker/assignments/{assignment_id}/gate", payload,
-                                  s["post_inline_s"])
+                try:
+                    post_with_backoff(ctx, f"/api/worker/assignments/{assignment_id}/gate",
+                                      payload, s["post_inline_s"])
+                except PortalRefused as exc:  # 409: a newer gate attempt replaced this one
+                    log.warning("portal refused the gate report of assignment %s attempt %s: %s",
+                                assignment_id, attempt, exc)
+                    ctx.state.count_job("gate_refused")
+                    return "refused"
         except PortalUnavailable as exc:
             raise RetryLater(60, f"gate report not delivered: {exc}") from exc
         finally:

@@ -42,7 +42,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "run_dir": ("/tmp/dlgrade-worker", str, "GPU lock files and per-job scratch folders"),
     "cache_dir": (str(Path.home() / ".cache" / "dlgrade" / "bundles"), str, "grader bundles cached by digest"),
     "sandbox": ("process", str, "sandbox backend passed to the engine: process or docker"),
-    "hardware": ("", str, "hardware class for perf scoring; empty: the GPU name from nvidia-smi, or cpu"),
+    "hardware": ("", str, "hardware class for perf scoring; empty: the engine detects it (GPU name, or cpu)"),
     "max_run_timeout_s": (1800, int, "the longest resources.run_timeout_s an assignment may declare"),
     "soft_time_limit_s": (0, int, "Celery soft limit of a grading task; 0: 2 * max_run_timeout_s + 300"),
     "time_limit_s": (0, int, "Celery hard limit; 0: soft limit + 120"),

@@ -1,0 +1,193 @@
+"""`dlgrade assign`: validate a package, build its release and grader bundle, and gate it.
+
+The gate refuses a package unless the tests are strong:
+- the reference package gets every measured point, and so does the filled source notebook;
+- the cleared starter notebook gets zero on every correctness part;
+- every mutant loses points on the part it says it breaks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+from autograder.bundle import write_bundle, write_release
+from autograder.errors import GradingError, PackageError
+from autograder.grading import grade
+from autograder.notebook import release_notebook, source_cells
+from autograder.notebook_build import build_notebook
+from autograder.package import Assignment, load_assignment
+
+MUTANT_HEADER = re.compile(r"^#\s*mutant:\s*part=(?P<part>[\w-]+)\s*$", re.MULTILINE)
+MISTAKE_HEADER = re.compile(r"^#\s*mistake:\s*(?P<mistake>.+)$", re.MULTILINE)
+
+
+@dataclasses.dataclass
+class GateEntry:
+    name: str
+    kind: str  # reference | notebook | starter | mutant
+    expectation: str
+    ok: bool
+    score: float
+    max_score: float
+    message: str
+    duration_s: float
+    part: str | None = None
+
+
+@dataclasses.dataclass
+class GateReport:
+    slug: str
+    passed: bool
+    problems: list[str]
+    entries: list[GateEntry]
+    bundle_path: Path | None = None
+    bundle_digest: str | None = None
+    release_path: Path | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["bundle_path"] = str(self.bundle_path) if self.bundle_path else None
+        data["release_path"] = str(self.release_path) if self.release_path else None
+        return data
+
+    def format(self) -> str:
+        lines = [f"gate for {self.slug}: {'PASSED' if self.passed else 'FAILED'} in {self.duration_s:.0f} s"]
+        for problem in self.problems:
+            lines.append(f"  problem: {problem}")
+        for entry in self.entries:
+            mark = "ok " if entry.ok else "BAD"
+            lines.append(f"  [{mark}] {entry.kind:<9} {entry.name:<34} {entry.score:6.2f}/{entry.max_score:<6.2f} "
+                         f"{entry.expectation}; {entry.message} ({entry.duration_s:.0f} s)")
+        if self.bundle_digest:
+            lines.append(f"  bundle: {self.bundle_path} (sha256 {self.bundle_digest})")
+            lines.append(f"  release: {self.release_path}")
+        return "\n".join(lines)
+
+
+def validate_package(assignment: Assignment) -> list[str]:
+    """Problems a gate run need not even start for."""
+    problems = []
+    if not assignment.notebook_path.is_file():
+        return [f"{assignment.notebook_path}: missing. Fix: add the instructor notebook source.ipynb"]
+    notebook = json.loads(assignment.notebook_path.read_text(encoding="utf-8"))
+    cells = source_cells(notebook)
+    ids = [cell.grade_id for cell in cells]
+    if not any(cell.kind == "solution" for cell in cells):
+        problems.append(f"{assignment.notebook_path}: no solution cells (nbgrader metadata solution: true)")
+    if None in ids or len(set(ids)) != len(ids):
+        problems.append(f"{assignment.notebook_path}: every solution and provided cell needs its own grade_id")
+    source_py = assignment.root / "notebook.py"
+    if source_py.is_file():
+        built = nbformat.writes(build_notebook(source_py.read_text(encoding="utf-8"), assignment.slug))
+        if json.loads(built) != notebook:
+            problems.append(f"{assignment.notebook_path}: differs from notebook.py. Fix: python -m "
+                            f"autograder.notebook_build {source_py} {assignment.notebook_path} {assignment.slug}")
+    for kind in ("public", "hidden"):
+        if not list((assignment.tests_dir / kind).glob("test_*.py")):
+            problems.append(f"{assignment.tests_dir / kind}: no test_*.py files")
+    mutants = sorted(assignment.mutants_dir.glob("*.py"))
+    minimum = assignment.minimum_mutants
+    if len(mutants) < minimum:
+        problems.append(f"{assignment.mutants_dir}: {len(mutants)} mutants, at least {minimum} needed")
+    covered = set()
+    for mutant in mutants:
+        header = MUTANT_HEADER.search(mutant.read_text(encoding="utf-8"))
+        if header is None or assignment.part(header["part"]) is None:
+            problems.append(f"{mutant}: needs a first line '# mutant: part=<one of "
+                            f"{', '.join(p.name for p in assignment.parts)}>'")
+        elif not MISTAKE_HEADER.search(mutant.read_text(encoding="utf-8")):
+            problems.append(f"{mutant}: needs a line '# mistake: <what it gets wrong>'")
+        else:
+            covered.add(header["part"])
+    for part in assignment.parts:
+        if part.kind == "correctness" and part.name not in covered:
+            problems.append(f"part {part.name!r} has no mutant. Fix: add mutants/<name>.py with '# mutant: "
+                            f"part={part.name}'")
+    return problems
+
+
+def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "process", seed: int | None = None,
+           jobs: int = 2, log: Callable[[str], None] | None = None) -> GateReport:
+    started = time.monotonic()
+    try:
+        assignment = load_assignment(Path(package_dir))
+    except PackageError as error:
+        return GateReport(Path(package_dir).name, False, [str(error)], [], duration_s=time.monotonic() - started)
+    report = GateReport(assignment.slug, False, validate_package(assignment), [])
+    if report.problems:
+        report.duration_s = time.monotonic() - started
+        return report
+    out_dir = Path(out_dir or Path("build") / assignment.slug)
+    report.bundle_path, report.bundle_digest = write_bundle(assignment, out_dir)
+    report.release_path = write_release(assignment, out_dir)
+    seed = 1 if seed is None else seed
+
+    with tempfile.TemporaryDirectory(prefix="dlgrade-gate-") as work_dir:
+        starter = Path(work_dir) / "starter.ipynb"
+        source = json.loads(assignment.notebook_path.read_text(encoding="utf-8"))
+        starter.write_text(json.dumps(release_notebook(source)))
+        candidates = [("reference", "reference", assignment.reference_dir, None),
+                      ("notebook", "source.ipynb", assignment.notebook_path, None),
+                      ("starter", "starter (cleared)", starter, None)]
+        for mutant in sorted(assignment.mutants_dir.glob("*.py")):
+            candidates.append(("mutant", mutant.stem, mutant, MUTANT_HEADER.search(mutant.read_text())["part"]))
+
+        def run(candidate) -> GateEntry:
+            kind, name, path, part = candidate
+            entry = _gate_one(assignment, kind, name, path, part, sandbox, seed)
+            if log:
+                log(f"  [{'ok ' if entry.ok else 'BAD'}] {kind} {name}: {entry.message} ({entry.duration_s:.0f} s)")
+            return entry
+
+        try:
+            report.entries.append(run(candidates[0]))  # fills the trusted cache for the rest
+            with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+                report.entries += list(pool.map(run, candidates[1:]))
+        except GradingError as error:
+            report.problems.append(f"grading failed: {error}")
+    report.passed = not report.problems and all(entry.ok for entry in report.entries)
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def _gate_one(assignment: Assignment, kind: str, name: str, path: Path, part: str | None, sandbox: str,
+              seed: int) -> GateEntry:
+    started = time.monotonic()
+    only_parts = None
+    if kind == "mutant":
+        only_parts = (part,)
+    result = grade(assignment.root, path, sandbox=sandbox, seed=seed, only_parts=only_parts,
+                   with_reference_solution=kind == "mutant").to_dict()
+    duration = time.monotonic() - started
+    if result["status"] != "graded":
+        return GateEntry(name, kind, "graded", False, 0, 0, f"{result['status']}: {result['message']}", duration, part)
+    score, max_score = result["score"], result["max_score"]
+    failing = [f"{t['name']}: {t['status']} {t['message'][:160]}" for t in result["tests"]
+               if t["status"] not in ("pass", "not-measured")]
+    if kind in ("reference", "notebook"):
+        ok = score >= max_score - 1e-9 and not failing
+        message = "full marks" if ok else f"lost points: {'; '.join(failing[:3])}"
+        return GateEntry(name, kind, "full marks", ok, score, max_score, message, duration)
+    if kind == "starter":
+        scored = [p for p in result["parts"] if p["kind"] == "correctness" and p["score"] > 0]
+        ok = not scored
+        message = "zero on correctness" if ok else "scores on " + ", ".join(f"{p['name']} {p['score']:.2f}" for p in scored)
+        return GateEntry(name, kind, "zero on correctness", ok, score, max_score, message, duration)
+    part_score = next((p for p in result["parts"] if p["name"] == part), None)
+    if part_score is None or part_score["max_score"] == 0:
+        return GateEntry(name, kind, f"loses points on {part}", True, score, max_score,
+                         f"part {part} not measured on this hardware; not gated here", duration, part)
+    ok = part_score["score"] < part_score["max_score"] - 1e-9
+    message = (f"{part} {part_score['score']:.2f}/{part_score['max_score']:.2f}" if ok
+               else f"keeps full marks on {part}: the tests do not catch this mistake")
+    return GateEntry(name, kind, f"loses points on {part}", ok, score, max_score, message, duration, part)

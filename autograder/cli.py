@@ -1,0 +1,110 @@
+"""`dlgrade`: a thin shell over the engine's entry functions.
+
+    dlgrade grade --assignment SLUG SUBMISSION [--json OUT] [--gradescope OUT] [--sandbox process|docker] [--seed N]
+    dlgrade check NOTEBOOK [--assignment SLUG]
+    dlgrade assign SLUG [--out DIR] [--sandbox process|docker] [--json OUT]
+
+Exit codes: 0 when grading worked (whatever the score, or a rejected upload); 1 when the gate
+failed (assign) or public tests failed (check); 2 when grading itself failed or the command
+was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from autograder.errors import GradingError, PackageError
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def cmd_grade(options) -> int:
+    from autograder.grading import grade
+    from autograder.package import find_package
+    from autograder.result import format_table, to_gradescope
+
+    package = find_package(options.assignment)
+    result = grade(package, Path(options.submission), sandbox=options.sandbox, seed=options.seed,
+                   hardware=options.hardware, gpus=tuple(options.gpu or ())).to_dict()
+    print(format_table(result))
+    _write_json(options.json, result)
+    if options.gradescope:
+        _write_json(options.gradescope, to_gradescope(result))
+    return 0
+
+
+def cmd_assign(options) -> int:
+    from autograder.assign import assign
+    from autograder.package import find_package
+
+    package = find_package(options.slug)
+    print(f"gate for {package.name}: grading the reference, the notebook, the starter and every mutant ...",
+          flush=True)
+    report = assign(package, out_dir=Path(options.out) if options.out else None, sandbox=options.sandbox,
+                    seed=options.seed, jobs=options.jobs, log=lambda line: print(line, flush=True))
+    print(report.format())
+    _write_json(options.json, report.to_dict())
+    return 0 if report.passed else 1
+
+
+def cmd_check(options) -> int:
+    from autograder.local_check import check_notebook
+
+    return check_notebook(Path(options.notebook), slug=options.assignment)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlgrade", description="Autograding for deep-learning systems courses")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="grade one submission against the hidden tests")
+    grade.add_argument("--assignment", required=True, help="slug under assignments/, or a package folder")
+    grade.add_argument("submission", help=".ipynb or .py file")
+    grade.add_argument("--json", help="write the result JSON here")
+    grade.add_argument("--gradescope", help="also write Gradescope's results.json here")
+    grade.add_argument("--sandbox", default=None, choices=["process", "docker"])
+    grade.add_argument("--seed", type=int, default=None, help="grading seed (default: one from the bundle's pool)")
+    grade.add_argument("--hardware", default=None, help="hardware name for perf specs (default: detected)")
+    grade.add_argument("--gpu", type=int, action="append", help="GPU index this run may use (repeatable)")
+    grade.set_defaults(run=cmd_grade)
+
+    check = commands.add_parser("check", help="run the public tests on your notebook, locally")
+    check.add_argument("notebook")
+    check.add_argument("--assignment", help="slug (default: read from the notebook)")
+    check.set_defaults(run=cmd_check)
+
+    assign = commands.add_parser("assign", help="validate a package, build release and bundle, run the gate")
+    assign.add_argument("slug")
+    assign.add_argument("--out", help="output folder (default: build/<slug>)")
+    assign.add_argument("--sandbox", default=None, choices=["process", "docker"])
+    assign.add_argument("--seed", type=int, default=None)
+    assign.add_argument("--jobs", type=int, default=2, help="gradings in parallel")
+    assign.add_argument("--json", help="write the gate report JSON here")
+    assign.set_defaults(run=cmd_assign)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    if getattr(options, "sandbox", "unset") is None:
+        from autograder import config
+
+        options.sandbox = config.get("sandbox")
+    try:
+        return options.run(options)
+    except PackageError as error:
+        print(f"dlgrade: assignment package problem: {error}", file=sys.stderr)
+        return 2
+    except GradingError as error:
+        print(f"dlgrade: grading failed: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
