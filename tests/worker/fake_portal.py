@@ -299,9 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return 200, {"stored": True}, None, j
                 if what == "/failure":
                     sub.failures.append(data)
-                    if attempt == sub.attempt:
+                    if attempt == sub.attempt and attempt not in sub.results:
                         sub.updated = time.monotonic()
-                        sub.state = "error" if data.get("final") else "queued"
+                        if data.get("final"):
+                            sub.state = "error"
                     return 200, {"ok": True}, None, j
         m = re.fullmatch(r"/api/worker/bundles/([0-9a-f]{64})", path)
         if m:

@@ -86,3 +86,23 @@ def make_bundle(files: dict[str, str] | None = None) -> bytes:
 
 def upload(sid_hint: int | str, **behaviour) -> bytes:
     return json.dumps({"sid": sid_hint, **behaviour}).encode()
+
+
+class _GateReport:
+    def __init__(self, passed: bool, bundle_path: Path, bundle_digest: str):
+        self.passed, self.bundle_path, self.bundle_digest = passed, bundle_path, bundle_digest
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "gates": [{"name": "reference", "passed": self.passed}]}
+
+
+def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
+    """Stand-in for the release gate: "builds" a bundle from the package's assignment.toml."""
+    import hashlib
+
+    toml = (Path(package_dir) / "assignment.toml").read_text()
+    data = make_bundle({"assignment.toml": toml})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "bundle.tar.gz"
+    path.write_bytes(data)
+    return _GateReport("fail_gate" not in toml, path, hashlib.sha256(data).hexdigest())
