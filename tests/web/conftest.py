@@ -260,11 +260,11 @@ class Client:
     def __init__(self, app, user=None):
         self.raw = app.test_client()
         self.csrf = uuid.uuid4().hex
-        if user is not None:
-            with self.raw.session_transaction() as sess:
+        with self.raw.session_transaction() as sess:
+            sess["csrf"] = self.csrf  # as after a visit to the login page
+            if user is not None:
                 sess["user_id"] = user.id
                 sess["pw"] = user.password_hash[-16:]
-                sess["csrf"] = self.csrf
 
     def get(self, url, **kw):
         return self.raw.get(url, **kw)
