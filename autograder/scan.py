@@ -127,10 +127,17 @@ def scan_source(source: str, rules: tuple[ForbiddenRule, ...]) -> ScanResult:
                 for name, why in TAMPER_ATTRIBUTES.items():
                     if dotted == name or dotted.startswith(name + "."):
                         tamper.append(Finding(node.lineno, dotted, why))
-            if isinstance(node, ast.Attribute):
+            receiver = _dotted(node.value, aliases) if isinstance(node, ast.Attribute) else None
+            on_module = receiver is not None and receiver.split(".")[0] in set(aliases.values())
+            if isinstance(node, ast.Attribute) and not on_module:
                 for method, pattern, rule in method_rules:
                     if node.attr == method:
                         forbid(node.lineno, pattern, rule)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                for rule in rules:
+                    if any(_matches(f"{node.module}.{alias.name}", pattern) for pattern in rule.calls):
+                        forbid(node.lineno, f"{node.module}.{alias.name}", rule)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for module in modules:
