@@ -291,7 +291,7 @@ def openapi():
         "/api/worker/bundles/{digest}": ["get", "put"], "/api/worker/submissions/{id}/progress": ["post"],
         "/api/worker/submissions/{id}/result": ["post"], "/api/worker/submissions/{id}/failure": ["post"],
         "/api/worker/assignments/{id}": ["get"], "/api/worker/assignments/{id}/package": ["get"],
-        "/api/worker/assignments/{id}/gate": ["post"],
+        "/api/worker/assignments/{id}/gate": ["post"], "/api/worker/stuck": ["get"],
     }
     for path, methods in worker.items():
         for method in methods:
