@@ -1,0 +1,94 @@
+"""The sweeper (DB is the source of truth), real enqueueing on Redis, and the CLI commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from web import services
+from web.db import utcnow
+from web.models import Assignment, Submission
+from web.tasks import TaskClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sweep_resends_stuck_work_then_gives_up(session, app, sent, make_student, make_assignment, make_submission):
+    student, assignment = make_student(), make_assignment()
+    long_ago = utcnow() - dt.timedelta(hours=3)
+    stuck_queued = make_submission(student, assignment, submitted_at=long_ago)
+    stuck_running = make_submission(student, assignment, submitted_at=long_ago, attempt=2)
+    stuck_running.state = "running"
+    fresh = make_submission(student, assignment)
+    done = make_submission(student, assignment, state="graded", submitted_at=long_ago)
+    session.commit()
+    runner = app.test_cli_runner()
+    output = runner.invoke(args=["sweep"]).output
+    assert json.loads(output) == {"resent": [stuck_queued.id, stuck_running.id], "failed": []}
+    assert sent == [("dlgrade.grade_submission", [stuck_queued.id, 1], "cpu"),
+                    ("dlgrade.grade_submission", [stuck_running.id, 2], "cpu")]
+    session.expire_all()
+    assert session.get(Submission, stuck_running.id).state == "queued"
+    assert {session.get(Submission, s.id).state for s in (fresh, done)} == {"queued", "graded"}
+    later = utcnow() + dt.timedelta(hours=1)
+    for _ in range(2):
+        later += dt.timedelta(hours=1)
+        services.sweep(session, app.extensions["dlgrade_tasks"], stuck_after_s=1800, max_tries=3, now=later)
+    report = services.sweep(session, app.extensions["dlgrade_tasks"], stuck_after_s=1800, max_tries=3,
+                            now=later + dt.timedelta(hours=1))
+    assert stuck_queued.id in report["failed"]
+    session.expire_all()
+    assert session.get(Submission, stuck_queued.id).state == "error"
+
+
+@pytest.mark.redis
+def test_tasks_reach_the_real_broker_by_name():
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}-"
+    client = TaskClient("redis://127.0.0.1:6379/15", prefix=prefix)
+    assert client.send("dlgrade.grade_submission", [41, 2], "gpu")
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        raw = r.lpop(f"{prefix}gpu")
+        assert raw is not None, "the message did not reach the queue"
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "dlgrade.grade_submission"
+        assert message["headers"]["argsrepr"] == "[41, 2]"
+    finally:
+        r.delete(f"{prefix}gpu")
+
+
+def test_broker_down_keeps_the_row_for_the_sweeper(session, app, make_student, make_assignment):
+    from conftest import notebook_bytes
+
+    dead = TaskClient("redis://127.0.0.1:1/0")  # nothing listens there
+    sub = services.submit(session, app.extensions["dlgrade_store"], dead, assignment=make_assignment(),
+                          user_id=make_student().id, filename="demo.ipynb", data=notebook_bytes(), default_max_mb=5)
+    assert session.get(Submission, sub.id).state == "queued"  # committed before sending: the sweeper finds it
+
+
+def test_create_demo_loads_complete_packages(session, app, tmp_path, sent):
+    repo = tmp_path / "repo"
+    example = REPO / "tests" / "example_assignment"
+    shutil.copytree(example, repo / "assignments" / "example", ignore=shutil.ignore_patterns("reference"))
+    shutil.copytree(example / "reference", repo / "reference" / "example")
+    (repo / "assignments" / "half-written").mkdir()
+    output = app.test_cli_runner().invoke(args=["create-demo", "--repo", str(repo)]).output
+    assert "skip half-written" in output and "instructor@demo.dlgrade" in output and "worker token: dlg_w_" in output
+    assignment = session.query(Assignment).one()
+    assert assignment.state == "gating" and assignment.release_on_pass
+    assert sent == [("dlgrade.run_gate", [assignment.id, 1], assignment.queue)]
+    again = app.test_cli_runner().invoke(args=["create-demo", "--repo", str(repo), "--worker-token", "dlg_w_fixed"])
+    assert again.exit_code == 0 and session.query(Assignment).count() == 1
+
+
+def test_demo_with_the_repository_assignments(app):
+    """The assignments being written in this repository load as far as they are complete."""
+    result = app.test_cli_runner().invoke(args=["create-demo", "--repo", str(REPO)])
+    assert result.exit_code == 0, result.output
