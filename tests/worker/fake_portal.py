@@ -216,6 +216,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        import socket as _socket
+
+        # headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms
+        self.connection.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+
     def _send(self, status: int, payload=None, raw: bytes | None = None,
               ctype: str = "application/json") -> None:
         body = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()

@@ -2,7 +2,7 @@
 DLGRADE_UNPACK_FUNCTION, for tests that need a fast or misbehaving grader (the 200-job run,
 a grader that kills its worker). The upload is a JSON object saying how to behave:
 
-    {"sid": 7, "sleep": 0.05, "kill": "once" | "always", "raise": "message"}
+    {"sid": 7, "sleep": 0.05, "burn": 0.2, "kill": "once" | "always", "raise": "message"}
 
 Every start and finish is appended to $DLGRADE_TEST_LOG ("start|done <sid> <pid> <time>
 <CUDA_VISIBLE_DEVICES or ->"), so a test counts how often a submission was really graded.
@@ -34,10 +34,20 @@ def _log(line: str) -> None:
             fh.write(line + "\n")
 
 
+def _burn(seconds: float) -> None:
+    """Keep one CPU busy for `seconds` (a CPU-bound stand-in for the test run)."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        for i in range(2000):
+            x += i * i
+
+
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", seed=None,
           hardware=None, on_progress=None):
     spec = json.loads(Path(submission).read_text())
     sid = spec["sid"]
+    started = time.monotonic()
     cvd = os.environ.get("CUDA_VISIBLE_DEVICES") or "-"
     _log(f"start {sid} {os.getpid()} {time.time():.6f} {cvd}")
     kill = spec.get("kill")
@@ -51,6 +61,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", s
         if on_progress:
             on_progress({"test": name, "done": i, "total": len(tests)})
         time.sleep(float(spec.get("sleep", 0)) / len(tests))
+        _burn(float(spec.get("burn", 0)) / len(tests))
     if on_progress:
         on_progress({"test": None, "done": len(tests), "total": len(tests)})
     _log(f"done {sid} {os.getpid()} {time.time():.6f} {cvd}")
@@ -58,7 +69,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", s
     return _Result({
         "schema_version": 1, "status": "graded", "score": 1.0, "max_score": 1.0,
         "tests": [{"name": n, "score": 1.0 / 3, "max_score": 1.0 / 3} for n in tests],
-        "standin": {"sid": sid, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")},
+        "standin": {"grade_s": time.monotonic() - started, "sid": sid, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")},
     })
 
 
