@@ -13,6 +13,7 @@ The pipeline, as named steps:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -131,6 +132,15 @@ def _scan(converted: Converted | None, assignment: Assignment) -> ScanResult:
     return scan
 
 
+@functools.lru_cache(maxsize=1)
+def harness_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((HARNESS_SOURCE / "harness").glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def choose_seed(digest: str) -> int:
     """A seed from the bundle's pool: unpredictable to students (it mixes in a secret), few
     enough that trusted runs are cached."""
@@ -216,8 +226,9 @@ class _Runner:
         return records, cached
 
     def _trusted_records(self, digest: str) -> tuple[RunRecords, bool]:
-        hardware_key = hashlib.sha256(self.hardware.encode()).hexdigest()[:8]
-        cache = Path(config.get("cache_dir")) / "trusted" / digest / f"{self.seed}-{hardware_key}"
+        # The harness's own source is part of the key: a changed harness records differently.
+        key = hashlib.sha256((self.hardware + harness_digest()).encode()).hexdigest()[:12]
+        cache = Path(config.get("cache_dir")) / "trusted" / digest / f"{self.seed}-{key}"
         if (cache / "complete").is_file():
             return read_run(cache, max_bytes=1 << 40), True
         reference = self.assignment.reference_dir
@@ -280,7 +291,7 @@ class _Runner:
             left = [nodeid for nodeid in remaining if nodeid not in records.tests]
             if not left:
                 break
-            finished = not outcome.timed_out and outcome.exit_code in PYTEST_EXIT_NORMAL
+            finished = not outcome.timed_out and outcome.exit_code in PYTEST_EXIT_NORMAL and records.finished
             if finished:
                 for nodeid in left:
                     crashes[nodeid] = ("error", "this test did not run; the run ended without it "
@@ -396,7 +407,7 @@ def _score(result: GradeResult, assignment: Assignment, trusted: RunRecords, stu
         hidden = nodeid.startswith("hidden/")
         result.tests.append(TestResult(
             name=nodeid, part=record["part"] or "", status=verdict.status,
-            score=round(max_score * verdict.fraction, 4), max_score=round(max_score, 4),
+            score=max_score * verdict.fraction, max_score=max_score,
             message=verdict.message, detail=verdict.detail,
             visibility=part.visibility if (part and hidden) else "visible", hidden=hidden, perf=verdict.perf,
         ))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.harness.records import ARRAYS_DIR, CURRENT_TEST_FILE, RECORDS_FILE
+from autograder.harness.records import ARRAYS_DIR, CURRENT_TEST_FILE, FINISHED_FILE, RECORDS_FILE
 
 _ARRAY_NAME = re.compile(rf"^{ARRAYS_DIR}/\d+\.npy$")
 _OUTCOMES = {"passed", "failed", "error", "skipped", "timeout"}
@@ -28,6 +28,7 @@ class RunRecords:
     problems: list[str]  # what was dropped and why (staff detail)
     current_test: str | None  # the test running when the run ended, if it said so
     root: Path
+    finished: bool = False  # pytest reached the end of its session
 
     def load_value(self, encoded) -> object:
         return decode_value(encoded, self.root)
@@ -55,6 +56,7 @@ def read_run(root: Path, *, max_bytes: int) -> RunRecords:
     current = root / CURRENT_TEST_FILE
     if current.is_file() and not current.is_symlink():
         records.current_test = current.read_text(encoding="utf-8", errors="replace")[:1000].strip() or None
+    records.finished = (root / FINISHED_FILE).is_file()
     path = root / RECORDS_FILE
     if not path.is_file() or path.is_symlink():
         problems.append("the run wrote no records")

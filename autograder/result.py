@@ -56,10 +56,11 @@ class GradeResult:
     run: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data = {"schema_version": SCHEMA_VERSION, **data}
-        data["score"] = round(self.score, 4)
-        data["max_score"] = round(self.max_score, 4)
+        data = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+        for holder in [data, *data["parts"], *data["tests"]]:
+            for key in ("score", "max_score", "unmeasured_points"):
+                if key in holder:
+                    holder[key] = round(float(holder[key]), 6)
         return data
 
     def to_json(self) -> str:

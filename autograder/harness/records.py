@@ -17,6 +17,7 @@ import numpy as np
 
 RECORDS_FILE = "records.jsonl"
 CURRENT_TEST_FILE = "current_test.txt"
+FINISHED_FILE = "session_finished.txt"
 ARRAYS_DIR = "arrays"
 
 # torch dtypes numpy cannot hold are widened losslessly and the original name kept.
@@ -79,6 +80,9 @@ class RecordWriter:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def mark_finished(self, exit_status: int) -> None:
+        (self.out_dir / FINISHED_FILE).write_text(str(exit_status), encoding="utf-8")
 
     def mark_current(self, nodeid: str | None) -> None:
         (self.out_dir / CURRENT_TEST_FILE).write_text(nodeid or "", encoding="utf-8")

@@ -13,10 +13,10 @@ CORRECT_ADD = "def add(a, b):\n    return a + b\n"
 ROWSUM = "def rowsum(x):\n    return x.sum(-1)\n"
 
 
-def submit(tmp_path, package, code, name="submission.py", **options):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(code))
-    return grade(package, path, seed=11, hardware="test-host", **options).to_dict()
+def submit(tmp_path, package, *pieces):
+    path = tmp_path / "submission.py"
+    path.write_text("\n".join(textwrap.dedent(piece) for piece in pieces))
+    return grade(package, path, seed=11, hardware="test-host").to_dict()
 
 
 def part_score(result, part):
@@ -55,7 +55,7 @@ def test_fake_records_written_at_import_score_nothing(tmp_path, example_package)
 
 
 def test_sys_exit_at_import_fails_every_test(tmp_path, example_package):
-    result = submit(tmp_path, example_package, "import sys\nsys.exit(0)\n" + CORRECT_ADD)
+    result = submit(tmp_path, example_package, "import sys\nsys.exit(0)\n", CORRECT_ADD)
     assert result["score"] == 0
     assert all(t["status"] == "fail" and "SystemExit" in t["message"] for t in result["tests"]
                if t["status"] != "not-measured")
@@ -63,7 +63,7 @@ def test_sys_exit_at_import_fails_every_test(tmp_path, example_package):
 
 
 def test_os_exit_at_import_fails_every_test_and_grader_survives(tmp_path, example_package):
-    result = submit(tmp_path, example_package, "import os\nos._exit(0)\n" + CORRECT_ADD)
+    result = submit(tmp_path, example_package, "import os\nos._exit(0)\n", CORRECT_ADD)
     assert result["status"] == "graded"
     assert result["score"] == 0
     messages = " ".join(t["message"] for t in result["tests"])
@@ -71,19 +71,19 @@ def test_os_exit_at_import_fails_every_test_and_grader_survives(tmp_path, exampl
 
 
 def test_pytest_skip_in_submission_fails_the_skipped_tests(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import pytest
 
         def softmax(x, dim=-1):
             pytest.skip("not today")
     """)
     assert part_score(result, "softmax") == 0
-    assert part_score(result, "add") == 2
+    assert part_score(result, "add") == pytest.approx(2)
     assert all("skip" in t["message"] for t in part_tests(result, "softmax"))
 
 
 def test_conftest_and_ini_written_by_submission_have_no_effect(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import os
         HOOK = '''
         import pytest
@@ -104,11 +104,11 @@ def test_conftest_and_ini_written_by_submission_have_no_effect(tmp_path, example
             return x  # wrong
     """)
     assert part_score(result, "softmax") == 0
-    assert part_score(result, "add") == 2
+    assert part_score(result, "add") == pytest.approx(2)
 
 
 def test_monkeypatched_allclose_changes_nothing_and_is_flagged(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import torch
         torch.allclose = lambda *args, **kwargs: True
         torch.testing.assert_close = lambda *args, **kwargs: None
@@ -122,7 +122,7 @@ def test_monkeypatched_allclose_changes_nothing_and_is_flagged(tmp_path, example
 
 
 def test_tensor_subclass_that_always_compares_equal_scores_nothing(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import torch
 
         class Agreeable(torch.Tensor):
@@ -144,7 +144,7 @@ def test_tensor_subclass_that_always_compares_equal_scores_nothing(tmp_path, exa
 
 
 def test_nan_output_fails_with_a_clear_reason(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         def softmax(x, dim=-1):
             return x * float("nan")
     """)
@@ -153,20 +153,20 @@ def test_nan_output_fails_with_a_clear_reason(tmp_path, example_package):
 
 
 def test_forbidden_call_scores_zero_on_its_part_only(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import torch.nn.functional as F
 
         def softmax(x, dim=-1):
             return F.softmax(x, dim=dim)
     """)
     assert part_score(result, "softmax") == 0
-    assert part_score(result, "add") == 2
+    assert part_score(result, "add") == pytest.approx(2)
     message = part_tests(result, "softmax")[0]["message"]
     assert "torch.nn.functional.softmax" in message and "line" in message
 
 
 def test_forbidden_call_hidden_from_the_scan_is_caught_at_run_time(tmp_path, example_package):
-    result = submit(tmp_path, example_package, CORRECT_ADD + ROWSUM + """
+    result = submit(tmp_path, example_package, CORRECT_ADD, ROWSUM, """
         import torch
         NAME = "soft" + "max"
 
