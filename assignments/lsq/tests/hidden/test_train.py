@@ -1,0 +1,54 @@
+"""train_qat: quantization-aware training of the MLP on the digits. Each training run is done
+once per test and checked several ways."""
+
+import pytest
+
+import helpers
+
+pytestmark = [pytest.mark.part("train"), pytest.mark.timeout(180)]
+
+EPOCHS = 20
+
+
+def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
+    """What must hold of any model train_qat returns."""
+    measured = helpers.measured_accuracy(model)
+    check.bound("reported_minus_measured_accuracy", abs(float(test_accuracy) - measured), upper=1e-6,
+                hint="return the returned model's accuracy on the 360 test images (index % 5 == 0), "
+                     "as a fraction in [0, 1]")
+    check.exact("bits_per_layer", helpers.layer_bits(model),
+                hint="every layer of the returned MLP must be a QuantLinear with the requested w_bits and a_bits")
+    if w_bits is not None:
+        check.bound("most_distinct_weight_values", helpers.distinct_weight_values(model), upper=2 ** w_bits,
+                    hint=f"a {w_bits}-bit weight takes at most {2 ** w_bits} distinct values")
+    check.exact("returned_in_eval_mode", not model.training, hint="return the model in eval mode")
+
+
+@pytest.mark.weight(3)
+def test_w4a4_close_to_float(impl, seed, check):
+    float_model, float_accuracy = impl.train_qat(w_bits=None, a_bits=None, epochs=EPOCHS, seed=seed)
+    model, accuracy = impl.train_qat(w_bits=4, a_bits=4, epochs=EPOCHS, seed=seed)
+    check.near_reference("float_accuracy", float(float_accuracy), below=0.02, above=1.0,
+                         hint="the float MLP should reach the reference's accuracy (within 2 points)")
+    check.near_reference("w4a4_accuracy", float(accuracy), below=0.02, above=1.0,
+                         hint="W4A4 should reach the reference's accuracy within 2 points: check the step-size "
+                              "gradient, g, and that the optimizer trains every s")
+    check.bound("w4a4_minus_float", float(accuracy) - float(float_accuracy), lower=-0.02,
+                hint="with LSQ, W4A4 stays within 2 points of the float model")
+    check_trained_model(check, model, accuracy, 4, 4)
+
+
+@pytest.mark.weight(2)
+def test_w2a2(impl, seed, check):
+    model, accuracy = impl.train_qat(w_bits=2, a_bits=2, epochs=EPOCHS, seed=seed)
+    # 2 bits vary more from seed to seed than 4 (reference: 0.5 points standard deviation).
+    check.near_reference("w2a2_accuracy", float(accuracy), below=0.03, above=1.0,
+                         hint="W2A2 should reach the reference's accuracy within 3 points")
+    check_trained_model(check, model, accuracy, 2, 2)
+
+
+def test_arguments_are_honoured(impl, seed, check):
+    model, accuracy = impl.train_qat(w_bits=3, a_bits=8, epochs=1, seed=seed, hidden=32)
+    check.exact("hidden_sizes", [layer.out_features for layer in helpers.linear_layers(model)],
+                hint="train_qat(hidden=32) trains MLP(hidden=32)")
+    check_trained_model(check, model, accuracy, 3, 8)
