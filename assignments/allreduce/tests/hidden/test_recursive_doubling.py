@@ -1,0 +1,26 @@
+"""Hidden tests of `recursive_doubling_all_reduce`: world sizes 1, 2, 3, 5 and 8; n from 1 (fewer elements than
+ranks) to 10^6; sum and avg; float32, float64, int64 and int32; 2-D, 3-D, transposed and strided
+tensors. Each test starts one world and runs every case in it."""
+
+import pytest
+
+import helpers
+
+pytestmark = pytest.mark.part("recursive_doubling")
+FUNCTION, ALGORITHM = "recursive_doubling_all_reduce", "recursive_doubling"
+
+
+@pytest.mark.weight(2)
+@pytest.mark.parametrize("world_size", helpers.WORLD_SIZES, ids=lambda w: f"world={w}")
+def test_recursive_doubling_sizes(impl, seed, check, world_size):
+    helpers.all_reduce_test(impl, seed, check, FUNCTION, ALGORITHM, world_size, helpers.SIZE_CASES)
+
+
+@pytest.mark.parametrize("world_size", [3, 8], ids=lambda w: f"world={w}")
+def test_recursive_doubling_dtypes_and_avg(impl, seed, check, world_size):
+    helpers.all_reduce_test(impl, seed, check, FUNCTION, ALGORITHM, world_size, helpers.DTYPE_CASES)
+
+
+@pytest.mark.parametrize("world_size", [2, 5], ids=lambda w: f"world={w}")
+def test_recursive_doubling_shapes_and_views(impl, seed, check, world_size):
+    helpers.all_reduce_test(impl, seed, check, FUNCTION, ALGORITHM, world_size, helpers.LAYOUT_CASES)
