@@ -63,15 +63,15 @@ def load_principal() -> None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         plain = header[7:].strip()
-        row = db.session.scalar(
-            sa.select(ApiToken).where(ApiToken.token_sha256 == token_digest(plain), ApiToken.revoked.is_(False))
-        )
+        row = db.session.execute(
+            sa.select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_sha256 == token_digest(plain), ApiToken.revoked.is_(False))
+        ).first()
         if row is None:
             return
-        g.api_token = row
-        g.bearer = plain
-        if row.kind == "user" and row.user_id is not None:
-            g.user = db.session.get(User, row.user_id)
+        g.api_token, g.bearer = row[0], plain
+        if row[0].kind == "user":
+            g.user = row[1]
         return
     user_id = session.get("user_id")
     if user_id is not None:

@@ -44,6 +44,16 @@ class TaskClient:
                 )
             return self._celery
 
+    def warm(self) -> None:
+        """Build the Celery client and open a broker connection ahead of the first upload
+        (the first send in a process otherwise costs most of a second)."""
+        try:
+            app = self._client()
+            with app.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=1)
+        except Exception as exc:  # broker down at start: sends will retry, the sweeper backs them
+            log.warning("broker not reachable at start: %s", exc)
+
     def send(self, name: str, args: list, queue: str) -> bool:
         """Send one task. Returns False if the broker could not take it: the row stays in its
         committed state and the sweeper sends it again later, so nothing is lost."""
@@ -66,9 +76,10 @@ class TaskClient:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["dlgrade_tasks"] = TaskClient(
-        app.config["BROKER_URL"], app.config["QUEUE_PREFIX"], app.config["ENQUEUE"]
-    )
+    tasks = TaskClient(app.config["BROKER_URL"], app.config["QUEUE_PREFIX"], app.config["ENQUEUE"])
+    app.extensions["dlgrade_tasks"] = tasks
+    if tasks.enabled and not app.config["TESTING"]:
+        threading.Thread(target=tasks.warm, name="dlgrade-broker-warmup", daemon=True).start()
 
 
 def client() -> TaskClient:

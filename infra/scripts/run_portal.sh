@@ -17,7 +17,7 @@ exec "$VENV_BIN/gunicorn" "web:create_app()" \
   --bind "${PORTAL_BIND:-127.0.0.1:8000}" \
   --workers "${PORTAL_WORKERS:-2}" \
   --worker-class gthread --threads "${PORTAL_THREADS:-8}" \
-  --timeout "${PORTAL_TIMEOUT_S:-60}" --graceful-timeout 20 \
+  --timeout "${PORTAL_TIMEOUT_S:-60}" --graceful-timeout 20 --keep-alive "${PORTAL_KEEPALIVE_S:-30}" \
   --max-requests 5000 --max-requests-jitter 500 \
   --forwarded-allow-ips "${PORTAL_FORWARDED_ALLOW_IPS:-127.0.0.1}" \
   --access-logfile "${PORTAL_ACCESS_LOG:--}" \

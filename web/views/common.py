@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, current_app, g
+from sqlalchemy.orm import joinedload
 
 from ..db import db
 from ..models import STAFF_ROLES, Assignment, Course, Submission
@@ -35,7 +36,7 @@ def assignment_for(assignment_id: int, *roles: str) -> tuple[Assignment, str]:
 
 def submission_for(submission_id: int, *, staff_only: bool = False) -> tuple[Submission, bool]:
     """The owner or the course's staff; anyone else gets 404. Returns (submission, is_staff)."""
-    sub = db.session.get(Submission, submission_id)
+    sub = db.session.get(Submission, submission_id, options=[joinedload(Submission.assignment)])
     if sub is None:
         abort(404)
     role = role_in(g.get("user"), sub.assignment.course_id)
