@@ -1,0 +1,28 @@
+# mutant: part=train
+# mistake: builds MLP(hidden, a_bits, w_bits), swapping the weight and activation bit widths
+import math
+
+import torch
+import torch.nn.functional as F
+
+from reference_solution import *  # noqa: F401,F403
+
+
+def train_qat(w_bits=4, a_bits=4, epochs=20, seed=0, lr=0.1, batch_size=64, hidden=128):
+    x_train, y_train, x_test, y_test = load_digits_split()
+    torch.manual_seed(seed)
+    model = MLP(hidden, a_bits, w_bits)
+    shuffle = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * math.ceil(len(y_train) / batch_size))
+    for _ in range(epochs):
+        order = torch.randperm(len(y_train), generator=shuffle)
+        for start in range(0, len(y_train), batch_size):
+            batch = order[start:start + batch_size]
+            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+    return model, accuracy(model, x_test, y_test)

@@ -1,0 +1,25 @@
+# mutant: part=quantize
+# mistake: inside the range the step size's gradient is v/s - round(v/s) (sign flipped)
+from reference_solution import *  # noqa: F401,F403
+import torch
+
+
+class _FlippedInside(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, s, qn, qp, g):
+        v_over_s = v / s
+        codes = torch.round(torch.clamp(v_over_s, -qn, qp))
+        ctx.save_for_backward(v_over_s, codes)
+        ctx.s_shape, ctx.qn, ctx.qp, ctx.g = s.shape, qn, qp, g
+        return codes * s
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        v_over_s, codes = ctx.saved_tensors
+        inside = (v_over_s > -ctx.qn) & (v_over_s < ctx.qp)
+        d_s = torch.where(inside, v_over_s - codes, codes)
+        return grad_out * inside, (grad_out * d_s).sum_to_size(ctx.s_shape) * ctx.g, None, None, None
+
+
+def lsq_quantize(v, s, qn, qp, g):
+    return _FlippedInside.apply(v, s, qn, qp, g)

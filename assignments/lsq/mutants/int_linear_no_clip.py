@@ -1,0 +1,16 @@
+# mutant: part=export
+# mistake: integer inference rounds x / s_x but forgets to clip the codes to the input's range
+import torch
+
+from reference_solution import *  # noqa: F401,F403
+
+
+def int_linear(layer, x):
+    int_weight, w_scale = export_int(layer)
+    with torch.no_grad():
+        s_x = layer.input_quantizer.s.detach()
+        x_codes = torch.round(x / s_x).to(torch.int32)
+        y = (x_codes @ int_weight.to(torch.int32).T).to(torch.float32) * (s_x * w_scale.reshape(-1))
+        if layer.bias is not None:
+            y = y + layer.bias
+    return y
