@@ -36,6 +36,10 @@ DONE_STATES = frozenset({"graded", "rejected", "error"})
 UPLOAD_SUFFIXES = (".ipynb", ".py")
 
 
+class WorkerMisconfigured(Exception):
+    """This worker cannot grade the assignment as configured; retrying will not help."""
+
+
 class RetryLater(Exception):
     """Not now, but the job is still owed: the task re-enqueues itself after `countdown_s`."""
 
@@ -194,7 +198,7 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
             except RetryLater:
                 raise
             except Exception as exc:  # our fault (SoftTimeLimitExceeded included): retry, then staff
-                final = delivery >= s["max_deliveries"]
+                final = delivery >= s["max_deliveries"] or isinstance(exc, WorkerMisconfigured)
                 report_failure(ctx, submission_id, attempt,
                                f"grading failed: {type(exc).__name__}: {exc}"[:500],
                                traceback.format_exc(), final=final)
@@ -242,6 +246,7 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
         raise RuntimeError(f"upload of submission {sub['id']} hashes to {got[:12]}, portal "
                            f"says {sub['sha256'][:12]}: the portal's file store is corrupt")
     assignment_dir = ctx.bundles.assignment_dir(sub["assignment"]["bundle_digest"])
+    _check_run_limit(assignment_dir, ctx.settings["max_run_timeout_s"])
     grade = ctx.grade_function()
     kwargs: dict[str, Any] = {"sandbox": ctx.settings["sandbox"], "seed": None,
                               "hardware": ctx.settings["hardware"] or None,  # None: the engine detects
@@ -250,6 +255,23 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
         kwargs["gpus"] = gpus
     with _visible_gpus(gpus):
         return _as_dict(grade(assignment_dir, upload, **kwargs))
+
+
+def _check_run_limit(assignment_dir: Path, max_run_timeout_s: int) -> None:
+    """The Celery time limits are derived from max_run_timeout_s; an assignment allowed to run
+    longer would be killed by Celery rather than by its own sandbox limit."""
+    import tomllib
+
+    try:
+        toml = tomllib.loads((assignment_dir / "assignment.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # the engine reports a broken bundle with a better message
+    run_timeout_s = (toml.get("resources") or {}).get("run_timeout_s", 0)
+    if isinstance(run_timeout_s, (int, float)) and run_timeout_s > max_run_timeout_s:
+        raise WorkerMisconfigured(
+            f"assignment {toml.get('slug')!r} allows resources.run_timeout_s = {run_timeout_s}, "
+            f"more than this worker's DLGRADE_MAX_RUN_TIMEOUT_S = {max_run_timeout_s}; raise it on "
+            "the workers (the Celery time limits follow) or lower the assignment's limit")
 
 
 # -- gate ------------------------------------------------------------------------------

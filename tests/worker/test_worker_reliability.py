@@ -146,3 +146,18 @@ def test_superseded_attempt_is_not_graded(workers, portal, producer, standin_ass
     time.sleep(1)
     assert list(portal.submissions[sid].results) == [2]
     assert workers.events(sid) == ["start", "done"]
+
+
+def test_assignment_run_limit_above_the_workers_fails_final_with_a_fix(workers, portal, producer):
+    from worker_standins import make_bundle
+
+    digest = portal.add_bundle(make_bundle({"assignment.toml": 'schema = 1\nslug = "long"\n'
+                                            '[resources]\nrun_timeout_s = 7200\n'}))
+    aid = portal.add_assignment("long", digest)
+    workers.start("w1", concurrency=1, DLGRADE_MAX_RUN_TIMEOUT_S=60)
+    sid = add_standin_submission(portal, aid)
+    producer.grade(sid)
+    wait_for(lambda: portal.submissions[sid].state == "error", 30, f"final failure\n{workers.dump_logs()}")
+    failure = portal.submissions[sid].failures[-1]
+    assert failure["final"] and "DLGRADE_MAX_RUN_TIMEOUT_S" in failure["message"]
+    assert workers.events(sid) == [], "the engine never ran"
