@@ -26,7 +26,9 @@ def perf_chart(perf: list[dict]) -> Markup:
     for i, (name, ratio, full) in enumerate(rows):
         y = 8 + i * row_h
         color = "#2e7d32" if full is None or ratio >= full else "#ef6c00"
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="12">{escape(name[:28])}</text>')
+        label = name.rsplit("::", 1)[-1]
+        label = label if len(label) <= 24 else label[:23] + "…"
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="12">{escape(label)}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{max(1.0, x(ratio) - label_w):.1f}" height="18" fill="{color}"/>')
         parts.append(f'<text x="{x(ratio) + 4:.1f}" y="{y + 14}" font-size="12">{ratio:.2f}x</text>')
         if full is not None:
