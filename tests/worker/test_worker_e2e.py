@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import add_standin_submission, wait_for
+from worker_helpers import add_standin_submission, wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, wait_for
+from worker_helpers import ROOT, wait_for
 
 pytestmark = pytest.mark.redis
 

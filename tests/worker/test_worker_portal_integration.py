@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, sweeper_once, wait_for
+from worker_helpers import ROOT, sweeper_once, wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import add_standin_submission, sweeper_once, wait_for
+from worker_helpers import add_standin_submission, sweeper_once, wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import collections
 import io
-import json
 import tarfile
 import time
 import urllib.request
 
 import pytest
 
-from conftest import add_standin_submission, free_port, wait_for
+from worker_helpers import add_standin_submission, free_port, wait_for
 
 pytestmark = pytest.mark.redis
 

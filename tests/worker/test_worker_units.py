@@ -18,7 +18,7 @@ from autograder.worker.settings import SettingsError, celery_config, load_settin
 from autograder.worker.sweeper import _task_args
 
 import worker_standins
-from conftest import TOKEN
+from worker_helpers import TOKEN
 
 
 def test_queue_rule_matches_the_portals_copy():
