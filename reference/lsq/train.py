@@ -5,14 +5,14 @@ import math
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-
 from .layers import MLP
 
 
 def load_digits_split():
     """(x_train, y_train, x_test, y_test): pixels / 16 as float32 (N, 64), labels int64 (N,).
     Image i is a test image when i % 5 == 0: 360 test, 1437 train, no randomness."""
+    from sklearn.datasets import load_digits  # here: importing scikit-learn takes a second
+
     digits = load_digits()
     x = torch.tensor(digits.data, dtype=torch.float32) / 16.0  # (1797, 64) in [0, 1]
     y = torch.tensor(digits.target, dtype=torch.int64)          # (1797,)

@@ -60,19 +60,20 @@ def test_export_leaves_the_layer_alone(impl, rng, check):
 @pytest.mark.parametrize("w_bits,a_bits", [(4, 4), (2, 2), (8, 8)])
 def test_int_linear_equals_fake_quant(impl, rng, check, w_bits, a_bits):
     layer = trained_layer(impl, rng, 32, 10, w_bits=w_bits, a_bits=a_bits)
-    x = torch.rand(7, 32, generator=rng) * 1.5  # some inputs clip at the top of the range
+    x = torch.rand(7, 32, generator=rng) * 8.0  # many inputs clip at the top of the range
     with torch.no_grad():
         y_fake = layer(x)
     y_int = impl.int_linear(layer, x)
     check("int_output", y_int, rtol=1e-5, atol=1e-5,
-          hint="codes of x (with the input quantizer's s) @ int_weight.T in int32, times s_x * s_w, plus bias")
+          hint="codes of x = round(clip(x / s_x, -qn, qp)) in int32, @ int_weight.T in int32, "
+               "times s_x * s_w, plus bias")
     check.bound("max_difference_to_fake_quant", float((y_int - y_fake).abs().max()), upper=1e-4,
                 hint="int_linear(layer, x) must equal layer(x) up to float rounding")
 
 
 def test_int_linear_per_channel_no_bias(impl, rng, check):
     layer = trained_layer(impl, rng, 16, 5, bias=False, w_bits=4, a_bits=4, per_channel=True)
-    x = torch.rand(4, 16, generator=rng)
+    x = torch.rand(4, 16, generator=rng) * 8.0
     with torch.no_grad():
         y_fake = layer(x)
     y_int = impl.int_linear(layer, x)
