@@ -112,7 +112,7 @@ def fake_worker(base: str, token: str, stop: threading.Event, stats: dict) -> No
                     done.add(key)
             except httpx.HTTPError:
                 stats.setdefault("worker errors", []).append(-1)
-            stop.wait(0.2)
+            stop.wait(0.5)
 
 
 async def student(client: httpx.AsyncClient, token: str, assignment_id: int, notebook: bytes, uploads: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
@@ -57,4 +57,4 @@ def _http_error(exc: HTTPException):
     return render_template("error.html", error=exc, user=g.get("user")), exc.code or 500
 
 
-__all__ = ["create_app", "store", "request"]
+__all__ = ["create_app", "store"]
