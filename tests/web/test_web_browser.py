@@ -21,9 +21,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 @pytest.fixture
-def live_server(app, backend):
-    if backend != "sqlite":
-        pytest.skip("browser paths run once, on SQLite; the PostgreSQL paths are covered by the other tests")
+def backend():
+    """Browser paths run once, on SQLite; every other test also runs on PostgreSQL."""
+    return "sqlite"
+
+
+@pytest.fixture
+def live_server(app):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
