@@ -166,10 +166,10 @@ class Stack:
 
 def summarize(jobs: list[dict], workers: int = 1) -> dict:
     span = max(j["stored"] for j in jobs) - min(j["sent"] for j in jobs)
-    grade_s = statistics.median(j["grade_s"] for j in jobs)
+    mean_grade_s = statistics.fmean(j["grade_s"] for j in jobs)
     return {
         # what each job cost a worker process beyond grading, with the queue never empty
-        "busy_overhead_s": round(span * workers / len(jobs) - grade_s, 4),
+        "busy_overhead_s": round(span * workers / len(jobs) - mean_grade_s, 4),
         "jobs": len(jobs),
         "wall_s": round(span, 3),
         "jobs_per_s": round(len(jobs) / span, 3),
