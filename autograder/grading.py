@@ -206,8 +206,9 @@ class _Runner:
         return SandboxJob(argv=argv, mounts=mounts, output_dir=out, output_target="/grader/out", limits=limits,
                           env=env, cwd="/scratch", gpus=self.gpus)
 
-    def _run(self, job: SandboxJob, on_progress: ProgressCallback | None = None, names: list[str] = ()):
-        poller = _ProgressPoller(job.output_dir, on_progress, names) if on_progress else None
+    def _run(self, job: SandboxJob, on_progress: ProgressCallback | None = None, names: list[str] = (),
+             done_before: int = 0):
+        poller = _ProgressPoller(job.output_dir, on_progress, names, done_before) if on_progress else None
         try:
             outcome = self.backend.run(job)
         finally:
@@ -280,7 +281,7 @@ class _Runner:
             wall = min(self.assignment.resources.run_timeout_s, self._expected_time(remaining) + 30,
                        max(budget_end - time.monotonic(), 1))
             job = self._job(module_mount, target, "student", remaining, wall, extra_mounts, extra_paths)
-            outcome, records = self._run(job, on_progress, nodeids)
+            outcome, records = self._run(job, on_progress, nodeids, done_before=len(merged.tests))
             wall_total += outcome.wall_s
             merged.problems += records.problems
             for nodeid in remaining:
@@ -331,6 +332,48 @@ class _Runner:
                         {}, [], [], None, roots[nodeid])):
                     merged.tests[nodeid] = fresh
                     roots[nodeid] = records.root
+
+
+class _ProgressPoller:
+    """Reports which test a run is on, read from its output folder once a second. What the
+    folder says is untrusted: only names of the trusted run's tests are passed on."""
+
+    def __init__(self, out_dir: Path, on_progress: ProgressCallback, names: list[str], done_before: int):
+        self.out_dir, self.on_progress = out_dir, on_progress
+        self.names, self.done_before = set(names), done_before
+        self.total = len(names)
+        self.stopped = threading.Event()
+        self.last: tuple | None = None
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(1.0):
+            self._report()
+
+    def _report(self) -> None:
+        from autograder.harness.records import CURRENT_TEST_FILE, RECORDS_FILE
+
+        try:
+            with open(self.out_dir / RECORDS_FILE, "rb") as handle:
+                done = sum(1 for _ in handle)
+        except OSError:
+            done = 0
+        try:
+            current = (self.out_dir / CURRENT_TEST_FILE).read_text(errors="replace")[:1000].strip()
+        except OSError:
+            current = ""
+        state = (current if current in self.names else None, min(self.done_before + done, self.total))
+        if state != self.last:
+            self.last = state
+            try:
+                self.on_progress({"test": state[0], "done": state[1], "total": self.total})
+            except Exception:  # noqa: BLE001 - a failing progress report must not stop grading
+                pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
 
 
 class _MultiRootRecords(RunRecords):
