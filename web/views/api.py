@@ -41,7 +41,7 @@ def _error(exc: services.Refused):
 def assignment_json(a: Assignment, role: str) -> dict:
     data = {
         "id": a.id, "course_id": a.course_id, "slug": a.slug, "title": a.title, "summary": a.summary,
-        "state": a.state, "max_score": a.max_score,
+        "state": a.state, "released": a.released, "max_score": a.max_score,
         "parts": [{k: p.get(k) for k in ("name", "title", "points", "kind", "visibility")} for p in a.parts or []],
         "deadline": a.deadline.isoformat() if a.deadline else None,
         "hard_cutoff": a.hard_cutoff.isoformat() if a.hard_cutoff else None,
