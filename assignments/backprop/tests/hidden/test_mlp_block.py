@@ -82,6 +82,8 @@ def test_built_only_from_your_functions(impl, rng, check):
 def test_default_hidden_size_and_parameters(impl, rng, check):
     block = impl.MLPBlock(12)
     shapes = {name: list(param.shape) for name, param in block.named_parameters()}
+    out = block(torch.randn(2, 5, 12, generator=rng))
+    check.exact("output_shape", list(out.shape), hint="the block maps (..., dim) to (..., dim)")
     check.exact("parameter_names", sorted(shapes), hint="keep the parameters of the provided __init__")
     check.exact("parameter_shapes", [shapes.get(name) for name in helpers.BLOCK_PARAMETERS],
                 hint="hidden_dim defaults to 4 · dim")
