@@ -62,6 +62,3 @@ class LoRALinear(nn.Module):
         if self.merged:
             self.base.weight -= self.delta_weight().to(self.base.weight.dtype)
             self.merged = False
-
-    def extra_repr(self):
-        return f"r={self.r}, alpha={self.alpha}, merged={self.merged}"

@@ -107,7 +107,7 @@ def copy_task(batch_size, n_symbols=8, vocab_size=16, generator=None):
 
 
 def reverse_task(batch_size, n_symbols=8, vocab_size=16, generator=None):
-    """`x1 .. xn SEP xn .. x1`: the fine-tuning task."""
+    """`x1 .. xn SEP xn .. x1`: a harder fine-tuning task (to explore)."""
     symbols, separator = _symbols_and_separator(batch_size, n_symbols, vocab_size, generator)
     return _with_mask(torch.cat([symbols, separator], dim=1), symbols.flip(1))
 

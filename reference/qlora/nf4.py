@@ -33,12 +33,6 @@ def nf4_code(offset: float = 0.9677083) -> torch.Tensor:
 NF4_CODE = nf4_code()
 
 
-def _blocks(flat: torch.Tensor, blocksize: int) -> torch.Tensor:
-    """View a flat tensor as (n_blocks, blocksize), zero-padding the short last block."""
-    n_blocks = math.ceil(flat.numel() / blocksize)
-    return F.pad(flat, (0, n_blocks * blocksize - flat.numel())).view(n_blocks, blocksize)
-
-
 def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
     """NF4-quantize `w` block by block.
 
@@ -51,7 +45,8 @@ def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
         raise ValueError(f"blocksize must be positive, got {blocksize}")
     flat = w.detach().reshape(-1).to(torch.float32)  # (n,) in row-major order
     n = flat.numel()
-    blocks = _blocks(flat, blocksize)  # (n_blocks, blocksize); padding zeros never raise the max
+    n_blocks = math.ceil(n / blocksize)
+    blocks = F.pad(flat, (0, n_blocks * blocksize - n)).view(n_blocks, blocksize)  # padding never raises the max
     absmax = blocks.abs().amax(dim=1)  # (n_blocks,)
     divisor = torch.where(absmax > 0, absmax, torch.ones_like(absmax))
     normalized = (blocks / divisor[:, None]).reshape(-1)[:n]  # (n,) in [-1, 1]

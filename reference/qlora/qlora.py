@@ -79,7 +79,8 @@ class QLoRALinear(nn.Module):
 
     def dequantized_weight(self) -> torch.Tensor:
         """The frozen weight as float32 (out, in): for inspection, never kept."""
-        return dequantize_nf4(self.packed_weight, self.block_absmax(), (self.out_features, self.in_features), self.blocksize)
+        shape = (self.out_features, self.in_features)
+        return dequantize_nf4(self.packed_weight, self.block_absmax(), shape, self.blocksize)
 
     def forward(self, x):
         shape = (self.out_features, self.in_features)
@@ -89,9 +90,6 @@ class QLoRALinear(nn.Module):
         update = F.linear(F.linear(x, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))  # (..., out)
         return out + update * self.scaling
 
-    def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
-                f"alpha={self.alpha}, blocksize={self.blocksize}, double_quant={self.double_quant}")
 
 
 def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize: bool = False) -> nn.Module:

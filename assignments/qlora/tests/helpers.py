@@ -21,6 +21,10 @@ BNB_NF4_TABLE = torch.tensor([
 
 ZERO_CODE = 7  # the index of 0.0 in the table
 
+# The models in these tests are tiny: per-operator overhead dominates, and OpenMP threads that
+# spin against other runs on a shared machine make training ten times slower, not faster.
+torch.set_num_threads(1)
+
 
 # --- NF4 by brute force ---------------------------------------------------------------------
 def block_absmax(w, blocksize):

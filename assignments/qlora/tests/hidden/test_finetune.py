@@ -1,0 +1,36 @@
+"""The QLoRA fine-tune: the pretrained copy model learns the shift task through its adapters."""
+
+import pytest
+import torch
+
+import helpers
+
+pytestmark = pytest.mark.part("finetune")
+
+LOSS_BOUND = 0.1  # nats per answer token; the pretrained model starts near 8, chance is ln 15 = 2.7
+
+
+@pytest.mark.timeout(180)
+def test_finetune_learns_the_shift_task(impl, rng, check):
+    model = helpers.pretrain_copy_model(impl, rng)
+    untouched = helpers.untouched_tensors(model)
+    losses = impl.finetune(model, impl.shift_task, generator=rng)
+    held_out = helpers.lm_loss(model, *helpers.shift_batch(512, rng))
+    check.bound("held_out_loss", held_out, upper=LOSS_BOUND,
+                hint="train only the adapters with AdamW, long enough (and with a large enough learning rate) for "
+                     "the loss to fall below 0.1; build the optimizer after inject_lora")
+    check.exact("loss_went_down", bool(losses[-1] < losses[0]))
+    after = model.state_dict()
+    check.exact("frozen_tensors_unchanged", all(torch.equal(after[name], t) for name, t in untouched.items()),
+                hint="embeddings, LayerNorms and lm_head are frozen in a LoRA fine-tune")
+    check.bound("quantized_layers", sum(isinstance(m, impl.QLoRALinear) for m in model.modules()), lower=1,
+                hint="fine-tune with QLoRALinear layers (quantize=True)")
+
+
+def test_finetune_without_quantization(impl, rng, check):
+    model = impl.TinyCausalLM(impl.TinyLMConfig())
+    losses = impl.finetune(model, impl.shift_task, steps=3, quantize=False, generator=rng)
+    check.exact("steps", len(losses))
+    check.exact("layer_kinds", [sum(isinstance(m, impl.LoRALinear) for m in model.modules()) > 0,
+                                sum(isinstance(m, impl.QLoRALinear) for m in model.modules())],
+                hint="quantize=False wraps the layers in LoRALinear, not QLoRALinear")

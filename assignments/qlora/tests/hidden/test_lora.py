@@ -1,0 +1,131 @@
+"""LoRALinear: initialisation, forward, scaling, what trains, gradients, merge and dropout."""
+
+import math
+
+import pytest
+import torch
+
+import helpers
+
+pytestmark = pytest.mark.part("lora")
+
+
+def test_starts_at_the_base_layer(impl, rng, check):
+    base = helpers.linear_layer(48, 40, rng)
+    layer = impl.LoRALinear(base, r=8, alpha=16)
+    x = torch.randn(3, 5, 48, generator=rng)
+    check("output", layer(x), hint="at initialisation the adapter adds exactly zero: B starts at zeros")
+    check.exact("lora_B_is_zero", bool((layer.lora_B == 0).all()), hint="initialise lora_B with zeros")
+    check.exact("factor_shapes", [list(layer.lora_A.shape), list(layer.lora_B.shape)],
+                hint="lora_A is (r, in_features), lora_B is (out_features, r)")
+
+
+def test_A_is_kaiming_uniform(impl, rng, check):
+    base = helpers.linear_layer(256, 64, rng)
+    layer = impl.LoRALinear(base, r=32, alpha=32)
+    bound = 1 / math.sqrt(256)  # kaiming_uniform_ with a = sqrt(5), as nn.Linear: U(-1/sqrt(in), 1/sqrt(in))
+    A = layer.lora_A.detach()
+    check.bound("max_abs_over_bound", A.abs().max().item() / bound, upper=1.0,
+                hint="nn.init.kaiming_uniform_(lora_A, a=math.sqrt(5)), as nn.Linear initialises its weight")
+    check.bound("std_over_uniform_std", A.std().item() / (bound / math.sqrt(3)), lower=0.93, upper=1.07,
+                hint="nn.init.kaiming_uniform_(lora_A, a=math.sqrt(5)): values spread over the whole range")
+
+
+def test_forward_with_adapter(impl, rng, check):
+    base = helpers.linear_layer(48, 40, rng)
+    layer = impl.LoRALinear(base, r=4, alpha=8)
+    helpers.set_adapter(layer, rng)
+    x = torch.randn(2, 7, 48, generator=rng)
+    check("output", layer(x), hint="y = base(x) + (alpha / r) * x A^T B^T")
+
+
+@pytest.mark.parametrize("r, alpha", [(1, 1), (8, 16), (16, 8)])
+def test_scaling(impl, rng, check, r, alpha):
+    base = helpers.linear_layer(32, 24, rng, bias=False)
+    layer = impl.LoRALinear(base, r=r, alpha=alpha)
+    helpers.set_adapter(layer, rng)
+    x = torch.randn(6, 32, generator=rng)
+    check("output", layer(x), hint="scale the update by alpha / r (not alpha, not r / alpha)")
+
+
+def test_only_the_adapter_trains(impl, rng, check):
+    base = helpers.linear_layer(20, 12, rng)
+    layer = impl.LoRALinear(base, r=4, alpha=4)
+    trainable = [p for p in layer.parameters() if p.requires_grad]
+    check.exact("trainable_tensors", len(trainable), hint="only lora_A and lora_B may require grad")
+    check.exact("trainable_numel", sum(p.numel() for p in trainable))
+    check.exact("base_frozen", [base.weight.requires_grad, base.bias.requires_grad],
+                hint="freeze the base layer: requires_grad_(False) on its weight and bias")
+
+
+def test_gradients(impl, rng, check):
+    base = helpers.linear_layer(24, 16, rng)
+    layer = impl.LoRALinear(base, r=4, alpha=8)
+    helpers.set_adapter(layer, rng)
+    x = torch.randn(3, 4, 24, generator=rng, requires_grad=True)
+    layer(x).backward(torch.randn(3, 4, 16, generator=rng))
+    check("grad_A", layer.lora_A.grad)
+    check("grad_B", layer.lora_B.grad)
+    check("grad_x", x.grad)
+    check.exact("base_weight_grad_is_none", base.weight.grad is None, hint="the base weight is frozen")
+
+
+def test_merge_keeps_the_output(impl, rng, check):
+    base = helpers.linear_layer(40, 30, rng)
+    layer = impl.LoRALinear(base, r=8, alpha=16)
+    helpers.set_adapter(layer, rng)
+    x = torch.randn(5, 40, generator=rng)
+    before = layer(x).detach()
+    layer.merge()
+    check("merged_output", layer(x), rtol=1e-5, atol=1e-5,
+          hint="after merge() the adapter lives in base.weight: forward must not add it a second time")
+    check("merged_weight", base.weight.detach(), hint="merge adds (alpha / r) B @ A to base.weight")
+    torch.testing.assert_close(layer(x), before, rtol=1e-5, atol=1e-5)
+
+
+def test_merge_unmerge_round_trip(impl, rng, check):
+    base = helpers.linear_layer(40, 30, rng)
+    original = base.weight.detach().clone()
+    layer = impl.LoRALinear(base, r=8, alpha=16)
+    helpers.set_adapter(layer, rng)
+    layer.merge()
+    layer.unmerge()
+    check("weight_after_round_trip", base.weight.detach() - original, rtol=0, atol=1e-6,
+          hint="unmerge subtracts exactly what merge added")
+    check("output_after_round_trip", layer(torch.randn(4, 40, generator=rng)))
+
+
+def test_merge_twice_is_a_no_op(impl, rng, check):
+    base = helpers.linear_layer(16, 16, rng)
+    layer = impl.LoRALinear(base, r=2, alpha=4)
+    helpers.set_adapter(layer, rng)
+    layer.merge()
+    layer.merge()
+    check("weight", base.weight.detach(), hint="merging an already merged layer must not add the update again")
+
+
+def test_dropout_touches_only_the_adapter_input(impl, rng, check):
+    base = helpers.linear_layer(64, 32, rng)
+    layer = impl.LoRALinear(base, r=4, alpha=8, dropout=0.5)
+    layer.train()
+    x = torch.randn(8, 64, generator=rng)
+    check("train_output_with_zero_B", layer(x),
+          hint="dropout applies to the adapter's input only; the frozen path sees x unchanged")
+    helpers.set_adapter(layer, rng)
+    layer.eval()
+    check("eval_output", layer(x), hint="in eval mode dropout is the identity")
+    layer.train()
+    update_train = layer(x) - base(x)
+    update_eval = layer.eval()(x) - base(x)
+    check.exact("dropout_active_in_training", not torch.allclose(update_train, update_eval),
+                hint="in training mode the adapter's input goes through dropout")
+
+
+def test_bf16_base(impl, rng, check):
+    base = helpers.linear_layer(32, 16, rng, dtype=torch.bfloat16)
+    layer = impl.LoRALinear(base, r=4, alpha=8)
+    helpers.set_adapter(layer, rng)
+    out = layer(torch.randn(4, 32, generator=rng).to(torch.bfloat16))
+    check.exact("dtypes", [str(out.dtype), str(layer.lora_A.dtype), str(layer.lora_B.dtype)],
+                hint="create lora_A and lora_B in the base weight's dtype and device")
+    check("output", out)
