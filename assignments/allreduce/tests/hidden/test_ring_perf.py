@@ -9,14 +9,4 @@ pytestmark = pytest.mark.part("ring_perf")
 
 
 def test_ring_speed_world4(impl, seed, check):
-    results = helpers.run_world(impl, 4, "ring_timing",
-                                {"seed": seed, "n": 10**6, "warmup": 2, "rounds": 15}, timeout_s=90)
-    check.bound("timed ring result: largest difference from dist.all_reduce, relative", results[0]["relative_error"],
-                upper=1e-5)
-    check.exact("collectives called inside your ring", results[0]["collectives"])
-    ring_s, spread = helpers.summarize_times([max(t) for t in zip(*(r["student_times"] for r in results))])
-    baseline_s, _ = helpers.summarize_times([max(t) for t in zip(*(r["baseline_times"] for r in results))])
-    gigabytes = 10**6 * 4 / 1e9
-    check.perf("ring_w4_n1e6", student_s=ring_s, baseline_s=baseline_s, spread=spread,
-               details={"ring algbw GB/s": gigabytes / ring_s, "dist.all_reduce algbw GB/s": gigabytes / baseline_s,
-                        "ring busbw GB/s": gigabytes / ring_s * 2 * 3 / 4})
+    helpers.ring_speed_test(impl, seed, check, 4, "ring_w4_n1e6")
