@@ -107,6 +107,15 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
+def _as_process_status(exit_code: int | None, notes: list[str]) -> int | None:
+    """The container's init reports a command killed by signal N as 128 + N; give it back as
+    -N, as `subprocess` (and so the process backend) does."""
+    if exit_code is not None and 128 < exit_code < 128 + 65:
+        notes.append(f"container exit status {exit_code}: the command was killed by signal {exit_code - 128}")
+        return -(exit_code - 128)
+    return exit_code
+
+
 def _tail(data: bytes, limit: int) -> str:
     if len(data) > limit:
         data = data[-limit:]
@@ -178,12 +187,10 @@ class DockerSandbox(Sandbox):
             subprocess.run([self.docker, "rm", "--force", "--volumes", name], capture_output=True,
                            timeout=DOCKER_CALL_TIMEOUT_S)
         killed = timed_out or output_exceeded
-        exit_code = None if killed else state.get("ExitCode")
+        exit_code = None if killed else _as_process_status(state.get("ExitCode"), notes)
         out_of_memory = bool(state.get("OOMKilled")) and not timed_out
         if out_of_memory:
             notes.append(f"killed by the out-of-memory killer at the {job.limits.memory_mb} MB limit")
-        elif exit_code == 137:
-            notes.append("a process was killed with SIGKILL (exit 137), not by the memory limit")
         return SandboxOutcome(exit_code=exit_code, timed_out=timed_out, out_of_memory=out_of_memory,
                               wall_s=wall_s, stdout=stdout, stderr=stderr, output_dir=job.output_dir,
                               backend=self.name, image=image_id, notes=notes)

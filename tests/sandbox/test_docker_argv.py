@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox.base import Limits, Mount, SandboxJob
-from autograder.sandbox.docker import run_argv
+from autograder.sandbox.docker import _as_process_status, run_argv
 
 
 def make_job(tmp_path: Path, **overrides) -> SandboxJob:
@@ -97,3 +97,11 @@ def test_a_comma_in_a_mount_path_is_refused(tmp_path):
     odd.mkdir()
     with pytest.raises(ValueError, match="comma"):
         run_argv(make_job(tmp_path, mounts=[Mount(odd, "/sandbox/tests")]), image="img", name="n")
+
+
+def test_signal_deaths_read_as_negative_status_like_subprocess():
+    notes = []
+    assert _as_process_status(137, notes) == -9 and "signal 9" in notes[0]
+    assert _as_process_status(139, []) == -11
+    assert _as_process_status(1, []) == 1
+    assert _as_process_status(None, []) is None

@@ -107,7 +107,7 @@ def test_stdout_flood_is_capped(sandbox, tmp_path):
     outcome = sandbox.run(script_job(tmp_path, """
         import os
         block = b"x" * (1 << 20)
-        for _ in range(2048):  # 2 GB
+        for _ in range(512):  # 512 MB
             os.write(1, block)
         print("done")
     """, wall_s=60, stdout_bytes=4096))
