@@ -19,7 +19,7 @@ SETTINGS = {
     "sandbox": Setting("process", "default sandbox backend: process or docker"),
     "seed_pool": Setting(8, "grading seeds per bundle; trusted runs are cached per seed"),
     "seed_secret": Setting("", "secret mixed into grading seeds (default: a random file in cache_dir)"),
-    "max_restarts": Setting(3, "times a student run is resumed after it died or hung"),
+    "max_restarts": Setting(8, "times a student run is resumed after it died or hung"),
     "perf_remeasure": Setting(2, "extra runs of a perf test whose spread was too wide"),
     "hardware": Setting("", "hardware name perf specs match against (default: detected)"),
     "output_limit_mb": Setting(64, "cap on a run's records, MiB (the assignment may lower it)"),

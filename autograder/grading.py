@@ -13,6 +13,7 @@ The pipeline, as named steps:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -176,6 +177,7 @@ class _Runner:
         self.python = getattr(backend, "python", "python3")
         self.runs = 0
         self._trusted_timeouts: dict[str, float] = {}
+        self._trusted_parts: dict[str, str | None] = {}
 
     def _job(self, module_mount: Mount, module_target: str, mode: str, nodeids: list[str] | None,
              wall_s: float, extra_mounts: list[Mount] = (), extra_paths: list[str] = ()) -> SandboxJob:
@@ -207,13 +209,16 @@ class _Runner:
                           env=env, cwd="/scratch", gpus=self.gpus)
 
     def _run(self, job: SandboxJob, on_progress: ProgressCallback | None = None, names: list[str] = (),
-             done_before: int = 0):
-        poller = _ProgressPoller(job.output_dir, on_progress, names, done_before) if on_progress else None
+             done_before: int = 0, watch: bool = False):
+        watcher = None
+        if on_progress or watch:
+            job = dataclasses.replace(job, cancel=threading.Event())
+            watcher = _RunWatcher(job, on_progress, names, done_before, self._timeout_of if watch else None)
         try:
             outcome = self.backend.run(job)
         finally:
-            if poller:
-                poller.stop()
+            if watcher:
+                watcher.stop()
         if outcome.image:
             self.image = outcome.image
         max_bytes = min(self.assignment.max_output_bytes, int(config.get("output_limit_mb")) * 2**20)
@@ -224,6 +229,7 @@ class _Runner:
         records, cached = self._trusted_records(digest)
         self._trusted_timeouts = {nodeid: float(record["timeout_s"] or self.assignment.resources.test_timeout_s)
                                   for nodeid, record in records.tests.items()}
+        self._trusted_parts = {nodeid: record["part"] for nodeid, record in records.tests.items()}
         return records, cached
 
     def _trusted_records(self, digest: str) -> tuple[RunRecords, bool]:
@@ -281,7 +287,7 @@ class _Runner:
             wall = min(self.assignment.resources.run_timeout_s, self._expected_time(remaining) + 30,
                        max(budget_end - time.monotonic(), 1))
             job = self._job(module_mount, target, "student", remaining, wall, extra_mounts, extra_paths)
-            outcome, records = self._run(job, on_progress, nodeids, done_before=len(merged.tests))
+            outcome, records = self._run(job, on_progress, nodeids, done_before=len(merged.tests), watch=True)
             wall_total += outcome.wall_s
             merged.problems += records.problems
             for nodeid in remaining:
@@ -300,7 +306,10 @@ class _Runner:
                 break
             culprit = records.current_test if records.current_test in left else left[0]
             crashes[culprit] = _crash_verdict(outcome, self._timeout_of(culprit))
-            remaining = [nodeid for nodeid in left if nodeid != culprit]
+            # Tests of the part that just hung or crashed go last: the others get their turn first.
+            troubled = self._part_of(culprit)
+            remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
+                               key=lambda nodeid: self._part_of(nodeid) == troubled)
             restarts += 1
             if restarts > int(config.get("max_restarts")) or time.monotonic() > budget_end - 5:
                 for nodeid in remaining:
@@ -309,6 +318,9 @@ class _Runner:
                 break
         self._remeasure_noisy_perf(merged, roots, module_mount, target, extra_mounts, extra_paths)
         return _MultiRootRecords(merged, roots), crashes, restarts, wall_total
+
+    def _part_of(self, nodeid: str) -> str | None:
+        return self._trusted_parts.get(nodeid)
 
     def _timeout_of(self, nodeid: str) -> float:
         return self._trusted_timeouts.get(nodeid, self.assignment.resources.test_timeout_s)
@@ -334,22 +346,39 @@ class _Runner:
                     roots[nodeid] = records.root
 
 
-class _ProgressPoller:
-    """Reports which test a run is on, read from its output folder once a second. What the
-    folder says is untrusted: only names of the trusted run's tests are passed on."""
+class _RunWatcher:
+    """Watches a run from outside, once a second, through its output folder: reports which
+    test it is on, and stops the run when one test outlives its limit by HANG_GRACE_S (the
+    in-sandbox alarm can be blocked by student code). What the folder says is untrusted: only
+    names of the trusted run's tests are acted on, and a lie only ends the run sooner."""
 
-    def __init__(self, out_dir: Path, on_progress: ProgressCallback, names: list[str], done_before: int):
-        self.out_dir, self.on_progress = out_dir, on_progress
+    HANG_GRACE_S = 10.0
+
+    def __init__(self, job: SandboxJob, on_progress: ProgressCallback | None, names: list[str], done_before: int,
+                 timeout_of: Callable[[str], float] | None):
+        self.out_dir, self.cancel, self.on_progress = job.output_dir, job.cancel, on_progress
         self.names, self.done_before = set(names), done_before
         self.total = len(names)
+        self.timeout_of = timeout_of
         self.stopped = threading.Event()
         self.last: tuple | None = None
+        self.current_since: tuple[str, float] | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
         while not self.stopped.wait(1.0):
             self._report()
+
+    def _check_hang(self, current: str | None) -> None:
+        if self.timeout_of is None or current is None:
+            self.current_since = None
+            return
+        now = time.monotonic()
+        if self.current_since is None or self.current_since[0] != current:
+            self.current_since = (current, now)
+        elif now - self.current_since[1] > self.timeout_of(current) + self.HANG_GRACE_S:
+            self.cancel.set()
 
     def _report(self) -> None:
         from autograder.harness.records import CURRENT_TEST_FILE, RECORDS_FILE
@@ -364,6 +393,9 @@ class _ProgressPoller:
         except OSError:
             current = ""
         state = (current if current in self.names else None, min(self.done_before + done, self.total))
+        self._check_hang(state[0])
+        if self.on_progress is None:
+            return
         if state != self.last:
             self.last = state
             try:
@@ -417,7 +449,7 @@ def _describe_end(outcome) -> str:
 
 def _crash_verdict(outcome, timeout_s: float) -> tuple[str, str]:
     if outcome.timed_out:
-        return "timeout", (f"ran past its time limit ({timeout_s:g} s) and had to be killed from outside; "
+        return "timeout", (f"ran past its time limit ({timeout_s:g} s) and had to be stopped from outside; "
                            "look for an infinite loop or a blocking call")
     if outcome.out_of_memory:
         return "error", ("ran out of memory (the run's limit is the assignment's memory_mb); "

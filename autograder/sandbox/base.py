@@ -8,6 +8,7 @@ the comparator's job, outside.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 
@@ -50,6 +51,9 @@ class SandboxJob:
     cwd: str = "/scratch"
     gpus: tuple[int, ...] = ()
     image: str | None = None  # docker only
+    # Set by the grader to stop the run early (a test hung past its limit); the backend kills
+    # the run and reports it as timed out.
+    cancel: threading.Event | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass

@@ -247,22 +247,46 @@ class ProcessSandbox(Sandbox):
         )
         stdout = _Capped(process.stdout, job.limits.stdout_bytes)
         stderr = _Capped(process.stderr, job.limits.stdout_bytes)
-        timed_out = False
+        timed_out = output_exceeded = False
+        notes = []
+        polls = 0
         try:
-            process.wait(timeout=job.limits.wall_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while process.poll() is None:
+                polls += 1
+                if time.monotonic() - started > job.limits.wall_s:
+                    timed_out = True
+                    notes.append(f"killed after the wall-time limit of {job.limits.wall_s:g} s")
+                elif job.cancel is not None and job.cancel.is_set():
+                    timed_out = True
+                    notes.append("stopped by the grader: a test ran past its time limit")
+                elif polls % 4 == 0 and _folder_bytes(job.output_dir) > job.limits.output_mb * 2**20:
+                    output_exceeded = True
+                    notes.append(f"killed: the output folder grew past {job.limits.output_mb} MB")
+                if timed_out or output_exceeded:
+                    break
+                time.sleep(0.25)
         finally:
             _kill_group(process)
         wall = time.monotonic() - started
-        exit_code = None if timed_out else process.returncode
+        exit_code = None if (timed_out or output_exceeded) else process.returncode
         err_text = stderr.text()
         out_of_memory = cgroups.out_of_memory() or (
             exit_code is not None and any(sign in err_text[-4000:] for sign in _OOM_SIGNS))
         return SandboxOutcome(
             exit_code=exit_code, timed_out=timed_out, out_of_memory=out_of_memory, wall_s=wall,
-            stdout=stdout.text(), stderr=err_text, output_dir=job.output_dir, backend=self.name,
+            stdout=stdout.text(), stderr=err_text, output_dir=job.output_dir, backend=self.name, notes=notes,
         )
+
+
+def _folder_bytes(root: Path) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total
 
 
 _OOM_SIGNS = ("MemoryError", "Cannot allocate memory", "can't allocate memory", "DefaultCPUAllocator")

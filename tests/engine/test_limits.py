@@ -25,7 +25,7 @@ def run(tmp_path, package, body):
 
 def test_infinite_loop_is_a_timeout_of_that_test_only(tmp_path, example_package):
     toml = example_package / "assignment.toml"
-    toml.write_text(toml.read_text().replace("test_timeout_s = 20", "test_timeout_s = 3"))
+    toml.write_text(toml.read_text().replace("test_timeout_s = 20", "test_timeout_s = 10"))
     result = run(tmp_path, example_package, """
         def softmax(x, dim=-1):
             while True:
@@ -38,7 +38,7 @@ def test_infinite_loop_is_a_timeout_of_that_test_only(tmp_path, example_package)
 
 def test_a_hang_that_blocks_the_alarm_is_killed_from_outside_and_the_run_resumes(tmp_path, example_package):
     toml = example_package / "assignment.toml"
-    toml.write_text(toml.read_text().replace("test_timeout_s = 20", "test_timeout_s = 2"))
+    toml.write_text(toml.read_text().replace("test_timeout_s = 20", "test_timeout_s = 10"))
     result = run(tmp_path, example_package, """
         import signal, time
 
@@ -51,4 +51,4 @@ def test_a_hang_that_blocks_the_alarm_is_killed_from_outside_and_the_run_resumes
     assert result["run"]["restarts"] >= 1
     assert next(p for p in result["parts"] if p["name"] == "add")["score"] == pytest.approx(2)
     timeouts = [t for t in result["tests"] if t["status"] == "timeout"]
-    assert timeouts and "killed from outside" in timeouts[0]["message"]
+    assert timeouts and "stopped from outside" in timeouts[0]["message"]
