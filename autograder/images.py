@@ -41,7 +41,11 @@ BASE_CACHE_DIR = Path(os.environ.get("DLGRADE_BASE_CACHE", "/var/cache/dlgrade")
 
 DEBOOTSTRAP = "debootstrap"  # BASE_IMAGE value meaning "build a Debian base locally"
 DEBIAN_SUITE = "bookworm"  # its python3 is 3.11
-DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+DEBIAN_PACKAGES = {
+    "cpu": ("python3", "python3-venv", "ca-certificates"),
+    # triton builds its kernel launcher with a C compiler against Python's headers at run time
+    "gpu": ("python3", "python3-venv", "ca-certificates", "python3-dev", "gcc", "libc6-dev"),
+}
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -125,14 +129,14 @@ def debian_mirror() -> str:
     return FALLBACK_MIRROR
 
 
-def debootstrap_tag() -> str:
-    recipe = "\n".join([DEBIAN_SUITE, "minbase", *DEBIAN_PACKAGES])
+def debootstrap_tag(kind: str = "cpu") -> str:
+    recipe = "\n".join([DEBIAN_SUITE, "minbase", *DEBIAN_PACKAGES[kind]])
     return f"dlgrade-base:{DEBIAN_SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
-def resolved_base(base_image: str) -> str:
+def resolved_base(base_image: str, kind: str = "cpu") -> str:
     """The image reference a BASE_IMAGE setting stands for."""
-    return debootstrap_tag() if base_image == DEBOOTSTRAP else base_image
+    return debootstrap_tag(kind) if base_image == DEBOOTSTRAP else base_image
 
 
 def _hasher():
@@ -150,7 +154,7 @@ def runtime_tag(kind: str = "cpu", base_image: str | None = None) -> str:
     spec = SPECS[kind]
     base_image = base_image or base_image_setting(kind)
     digest, add = _hasher()
-    add("base", resolved_base(base_image).encode())
+    add("base", resolved_base(base_image, kind).encode())
     add("python", python_version_for(kind, base_image).encode())
     add("Dockerfile", (spec.folder / "Dockerfile").read_bytes())
     add("requirements", (spec.folder / "requirements.txt").read_bytes())
@@ -189,9 +193,9 @@ def image_digest(reference: str, docker: str = "docker") -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def build_debootstrap_base(docker: str = "docker") -> str:
+def build_debootstrap_base(kind: str = "cpu", docker: str = "docker") -> str:
     """Debian bookworm (minbase + python3) from the host's apt mirror, imported into Docker."""
-    tag = debootstrap_tag()
+    tag = debootstrap_tag(kind)
     if image_exists(tag, docker):
         return tag
     if shutil.which("debootstrap") is None:
@@ -201,7 +205,7 @@ def build_debootstrap_base(docker: str = "docker") -> str:
     rootfs = BASE_CACHE_DIR / tag.replace(":", "-")
     if not (rootfs / ".complete").exists():
         shutil.rmtree(rootfs, ignore_errors=True)
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
+        _run(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES[kind])}",
               DEBIAN_SUITE, str(rootfs), debian_mirror()], stdout=subprocess.DEVNULL)
         # Package caches and lists are dead weight in a base that never runs apt.
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
@@ -220,16 +224,42 @@ def build_debootstrap_base(docker: str = "docker") -> str:
 
 
 def fill_wheelhouse(kind: str, python_version: str) -> Path:
-    """`pip download` the image's requirements (and dependencies) for its Python on the host."""
+    """`pip download` the image's requirements (and dependencies) for its Python on the host.
+
+    The host's pip configuration (index, certificates) applies, except that the GPU image
+    ignores configured find-links: they may hold a CPU-only torch (`torch-...+cpu`), which
+    pip would prefer to the CUDA build of the same version.
+    """
     spec = SPECS[kind]
     wheelhouse = REPO_ROOT / "build" / "wheelhouse" / f"{kind}-py{python_version}"
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-          "--python-version", python_version, "--implementation", "cp",
-          "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-          "--platform", "manylinux2014_x86_64",
-          "--dest", str(wheelhouse), "--requirement", str(spec.folder / "requirements.txt")])
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+            "--python-version", python_version, "--implementation", "cp",
+            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+            "--platform", "manylinux2014_x86_64",
+            "--dest", str(wheelhouse), "--requirement", str(spec.folder / "requirements.txt")]
+    environment = dict(os.environ)
+    if kind == "gpu":
+        for stale in wheelhouse.glob("torch-*+cpu-*.whl"):
+            stale.unlink()
+        environment.update(_pip_config_without_find_links())
+    _run(argv, env=environment)
+    if kind == "gpu" and list(wheelhouse.glob("torch-*+cpu-*.whl")):
+        raise SystemExit(f"the GPU wheelhouse {wheelhouse} got a CPU-only torch; check pip's find-links")
     return wheelhouse
+
+
+def _pip_config_without_find_links() -> dict[str, str]:
+    """Environment for pip: the host's configuration minus find-links."""
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    environment = {"PIP_CONFIG_FILE": os.devnull}
+    for line in listed.stdout.splitlines():
+        key, _, value = line.partition("=")
+        option = key.rsplit(".", 1)[-1]
+        if option in ("find-links", "") or key.startswith(":env:"):
+            continue
+        environment[f"PIP_{option.upper().replace('-', '_')}"] = value.strip().strip("'")
+    return environment
 
 
 def _link_tree(source: Path, target: Path, files: list[Path]) -> None:
@@ -243,9 +273,11 @@ def _link_tree(source: Path, target: Path, files: list[Path]) -> None:
 
 
 def _docker_build(docker: str, context: Path, tag: str, build_args: dict[str, str],
-                  dockerfile: Path | None = None) -> None:
-    argv = [docker, "build", "--network", "none", "--tag", tag,
-            "--label", f"org.dlgrade.tag={tag}"]
+                  dockerfile: Path | None = None, offline: bool = True) -> None:
+    # Offline unless the base is a public one that may still need its apt step.
+    argv = [docker, "build", "--tag", tag, "--label", f"org.dlgrade.tag={tag}"]
+    if offline:
+        argv += ["--network", "none"]
     for key, value in build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
     if dockerfile is not None:
@@ -261,7 +293,7 @@ def build_runtime(kind: str = "cpu", *, base_image: str | None = None, docker: s
     tag = runtime_tag(kind, base_image)
     if not force and image_exists(tag, docker):
         return tag
-    base_reference = build_debootstrap_base(docker) if base_image == DEBOOTSTRAP else base_image
+    base_reference = build_debootstrap_base(kind, docker) if base_image == DEBOOTSTRAP else base_image
     wheelhouse = fill_wheelhouse(kind, python_version_for(kind, base_image))
     context = BUILD_DIR / f"runtime-{kind}"
     shutil.rmtree(context, ignore_errors=True)
@@ -270,7 +302,8 @@ def build_runtime(kind: str = "cpu", *, base_image: str | None = None, docker: s
         shutil.copy2(spec.folder / name, context / name)
     _link_tree(wheelhouse, context / "wheels", sorted(wheelhouse.glob("*.whl")))
     try:
-        _docker_build(docker, context, tag, {"BASE_IMAGE": base_reference})
+        _docker_build(docker, context, tag, {"BASE_IMAGE": base_reference},
+                      offline=base_image == DEBOOTSTRAP)
     finally:
         shutil.rmtree(context, ignore_errors=True)
     return tag
