@@ -242,6 +242,7 @@ def fill_wheelhouse(kind: str, python_version: str) -> Path:
     if kind == "gpu":
         for stale in wheelhouse.glob("torch-*+cpu-*.whl"):
             stale.unlink()
+        environment.pop("PIP_FIND_LINKS", None)
         environment.update(_pip_config_without_find_links())
     _run(argv, env=environment)
     if kind == "gpu" and list(wheelhouse.glob("torch-*+cpu-*.whl")):
