@@ -41,8 +41,10 @@ def test_forward_and_backward(impl, rng, check, w_bits, a_bits):
     check("grad_x", x.grad)
     check("grad_weight", layer.weight.grad)
     check("grad_bias", layer.bias.grad)
-    check("grad_s_input", layer.input_quantizer.s.grad, **helpers.S_GRAD_TOL)
-    check("grad_s_weight", layer.weight_quantizer.s.grad, **helpers.S_GRAD_TOL)
+    check("grad_s_input", layer.input_quantizer.s.grad, **helpers.S_GRAD_TOL,
+          hint="the input quantizer's g uses N = x.numel() // x.shape[0] (batch_dim=0)")
+    check("grad_s_weight", layer.weight_quantizer.s.grad, **helpers.S_GRAD_TOL,
+          hint="the weight quantizer's g uses N = weight.numel()")
 
 
 @pytest.mark.weight(2)
