@@ -33,9 +33,9 @@ EXAMPLE = REPO_ROOT / "tests" / "example_assignment"
 HARNESS_SOURCE = REPO_ROOT / "autograder"
 
 
-def make_job(kind: str, python: str, work: Path, run_index: int) -> SandboxJob:
+def make_job(kind: str, python: str, work: Path, run_name: str) -> SandboxJob:
     limits = Limits(wall_s=120, memory_mb=4096, cpus=2, pids=512)
-    out = work / f"out-{run_index}"
+    out = work / f"out-{run_name}"
     if kind == "trivial":
         return SandboxJob(argv=[python, "-c", "pass"], mounts=[], output_dir=out, output_target="/grader/out",
                           limits=limits)
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(work_dir)
         # One warm-up run each: page cache, image layers, the first import of torch.
         for name, (sandbox, python) in backends.items():
-            sandbox.run(make_job(options.job, python, work, 0))
+            sandbox.run(make_job(options.job, python, work, f"{name}-warm-up"))
         for index in range(1, options.runs + 1):
             for name, (sandbox, python) in backends.items():
                 started = time.perf_counter()
-                outcome = sandbox.run(make_job(options.job, python, work, index))
+                outcome = sandbox.run(make_job(options.job, python, work, f"{name}-{index}"))
                 elapsed = time.perf_counter() - started
                 if outcome.exit_code != 0:
                     raise SystemExit(f"{name} run {index} failed (exit {outcome.exit_code}): {outcome.stderr[-1000:]}")
