@@ -1,0 +1,147 @@
+"""Shared by the kv_cache tests (importable as `helpers`); released with the public tests.
+
+Independent implementations the public tests assert against (plain attention from a mask
+built position by position, greedy decoding by full recompute one prompt at a time),
+seeded input builders, the tolerances, and the GPU timer of the perf test. Nothing here
+decides a score: the values go to `check`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+# Logits (float32 out of the model) compared with the reference: fp32 within 1e-4; in half
+# precision both sides round differently at every layer, so looser, and no token equality in bf16.
+LOGITS_TOL = {
+    torch.float32: dict(rtol=1.3e-6, atol=1e-4),
+    torch.float16: dict(rtol=1e-3, atol=1e-2),
+    torch.bfloat16: dict(rtol=1.6e-2, atol=6e-2),
+}
+# Attention outputs in their own dtype (fp32: assert_close's defaults).
+OUT_TOL = {
+    torch.float32: dict(rtol=1.3e-6, atol=1e-5),
+    torch.float16: dict(rtol=1e-3, atol=1e-2),
+    torch.bfloat16: dict(rtol=1.6e-2, atol=6e-2),
+}
+
+
+def small_config(impl, **overrides):
+    """The model every CPU test decodes with: 2 layers, 4 query heads sharing 2 key/value heads."""
+    return impl.GPTConfig(**{"vocab_size": 96, "n_layer": 2, "n_head": 4, "n_kv_head": 2, "n_embd": 64, **overrides})
+
+
+def make_model(impl, seed, dtype=torch.float32, device="cpu", **overrides):
+    return impl.GPT(small_config(impl, **overrides), seed=seed % 2**31).to(device=device, dtype=dtype)
+
+
+def random_prompts(rng, lengths, vocab_size=96):
+    """One list of token ids per length."""
+    return [torch.randint(0, vocab_size, (n,), generator=rng).tolist() for n in lengths]
+
+
+def randn(rng, *shape, dtype=torch.float32):
+    """Normal samples drawn in float32 from the test's generator, then cast."""
+    return torch.randn(*shape, generator=rng).to(dtype)
+
+
+# --- independent references -----------------------------------------------------------------
+
+def attention_reference(q, k, v, q_pos, kv_len):
+    """Plain attention in float64, the mask built from positions: query i of row b sees key j
+    iff j <= q_pos[b, i] and j < kv_len[b]. Key/value heads repeated for grouped queries.
+    q (B, H, Lq, D); k, v (B, Hkv, Lk, D); q_pos (Lq,) or (B, Lq); kv_len int or (B,)."""
+    B, H, Lq, D = q.shape
+    Hkv, Lk = k.shape[1], k.shape[2]
+    group = H // Hkv
+    k = k.double().repeat_interleave(group, dim=1)  # head h reads key/value head h // group
+    v = v.double().repeat_interleave(group, dim=1)
+    q_pos = torch.as_tensor(q_pos).expand(B, Lq)
+    kv_len = torch.as_tensor(kv_len).expand(B)
+    out = torch.empty(B, H, Lq, D, dtype=torch.float64)
+    for b in range(B):
+        for i in range(Lq):
+            seen = min(int(q_pos[b, i]) + 1, int(kv_len[b]), Lk)  # keys 0 .. seen-1
+            scores = q[b, :, i, None].double() @ k[b, :, :seen].transpose(-1, -2) / math.sqrt(D)  # (H, 1, seen)
+            out[b, :, i] = (torch.softmax(scores, dim=-1) @ v[b, :, :seen])[:, 0]  # (H, D)
+    return out
+
+
+@torch.no_grad()
+def greedy_by_recompute(model, prompts, max_new_tokens):
+    """Greedy decoding one prompt at a time, running the whole sequence through the model at
+    every step (no cache, no padding). Returns (tokens, logits (B, max_new_tokens, vocab))."""
+    device = model.tok_emb.weight.device
+    all_tokens, all_logits = [], []
+    for prompt in prompts:
+        sequence = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, T)
+        step_logits = []
+        for _ in range(max_new_tokens):
+            logits = model(sequence)[0, -1]  # (vocab,): the last position only
+            step_logits.append(logits)
+            sequence = torch.cat([sequence, logits.argmax().view(1, 1)], dim=1)
+        all_tokens.append(sequence[0, len(prompt):].tolist())
+        all_logits.append(torch.stack(step_logits) if step_logits else torch.zeros(0, model.config.vocab_size))
+    return all_tokens, torch.stack(all_logits)
+
+
+def dense_attention_by_sequence(q, keys, values):
+    """Reference for paged attention: q (B, H, D); keys[b], values[b] (Hkv, L_b, D), every
+    position the sequence appended, in order. Returns (B, H, D) in float64."""
+    outputs = []
+    for b in range(q.shape[0]):
+        k, v = keys[b], values[b]
+        out = attention_reference(q[b:b + 1, :, None], k[None], v[None], [k.shape[1] - 1], k.shape[1])
+        outputs.append(out[0, :, 0])
+    return torch.stack(outputs)
+
+
+# --- timing on a GPU ------------------------------------------------------------------------
+
+def skip_without_gpu():
+    import pytest
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU: decode speed is measured only on the grading GPU")
+
+
+def time_interleaved(functions, *, rounds=9, warmup=2, max_spread=0.1, attempts=2):
+    """Median seconds of each of `functions` (name -> callable) on the GPU, timed alternately.
+
+    Warm-up first (it also runs every sequence length once, so no attention plan is built
+    inside a timed call); then each round times every function with CUDA events, rotating
+    which one goes first. The spread is the interquartile range over the median, the larger
+    of "student" and "baseline". A run wider than `max_spread` is measured again, up to
+    `attempts` times; the least noisy attempt is returned. Returns ({name: seconds}, spread).
+    """
+    names = list(functions)
+    for _ in range(warmup):
+        for fn in functions.values():
+            fn()
+    torch.cuda.synchronize()
+    best = None
+    for _ in range(attempts):
+        events = {name: [] for name in names}
+        for round_index in range(rounds):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                functions[name]()
+                end.record()
+                events[name].append((start, end))
+        torch.cuda.synchronize()
+        medians, spreads = {}, {}
+        for name, pairs in events.items():
+            seconds = sorted(start.elapsed_time(end) / 1e3 for start, end in pairs)
+            quartiles = statistics.quantiles(seconds, n=4)
+            medians[name] = statistics.median(seconds)
+            spreads[name] = (quartiles[2] - quartiles[0]) / medians[name]
+        spread = max(spreads[name] for name in ("student", "baseline") if name in spreads)
+        if best is None or spread < best[1]:
+            best = (medians, spread)
+        if spread <= max_spread:
+            break
+    return best
