@@ -264,8 +264,9 @@ if NF4_CODE is not None:
 #    on a midpoint therefore takes the **lower** code (`torch.searchsorted(midpoints, x)` does
 #    exactly this).
 # 5. Pack two 4-bit codes per uint8 byte, the **first in the high nibble**:
-#    `byte = (code[2j] << 4) | code[2j + 1]`. With an odd count the last low nibble is 0. So
-#    `packed` has `ceil(numel / 2)` bytes.
+#    `byte = (code[2j] << 4) | code[2j + 1]`. With an odd count the last low nibble is 0 (it is
+#    never read; bitsandbytes happens to put the code of zero, 7, there). So `packed` has
+#    `ceil(numel / 2)` bytes.
 #
 # For example, `w = [-1.0, 1.0, 0.0]` with one block: absmax 1, codes `[0, 15, 7]`, bytes
 # `[0x0F, 0x70]`.

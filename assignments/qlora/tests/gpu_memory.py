@@ -65,8 +65,9 @@ def peak_training_bytes(build, tokens, steps=3):
     return peaks, resident
 
 
-def build_bf16_model(impl, config, rng_seed):
+def build_bf16_model(impl, config, rng_seed, device="cuda"):
+    """The notebook's TinyCausalLM in bf16 on the GPU, initialised from `rng_seed`."""
     torch.manual_seed(rng_seed)
-    with torch.device("cuda"):
+    with torch.device(device):
         model = impl.TinyCausalLM(config)
     return model.to(torch.bfloat16)

@@ -117,8 +117,9 @@ def test_dequantize_blocksize(impl, rng, check):
 
 @pytest.mark.parametrize("blocksize", [64, 128, 256])
 def test_error_statistics(impl, rng, check, blocksize):
-    """bitsandbytes measures a mean |error| of 0.0727 (blocksize 64), 0.0768 (128) and 0.0801
-    (256) on N(0, 1) weights."""
+    """On N(0, 1) weights the mean |error| is about 0.0728 at blocksize 64 (the figure
+    bitsandbytes' own tests hold it to), 0.0768 at 128 and 0.0803 at 256; the bounds sit over
+    five standard deviations (across seeds) above those."""
     w = torch.randn(1024, 1024, generator=rng)
     packed, absmax = impl.quantize_nf4(w, blocksize=blocksize)
     error = (impl.dequantize_nf4(packed, absmax, w.shape, blocksize=blocksize) - w).abs()
@@ -134,6 +135,6 @@ def test_max_error_is_half_the_widest_gap(impl, rng, check):
     packed, absmax = impl.quantize_nf4(w)
     error = (impl.dequantize_nf4(packed, absmax, w.shape) - w).abs()
     ratio = (error.reshape(-1, 64) / absmax[:, None]).max().item()
-    # the widest gap of the table is between 0.7230 and 1.0: half of it is 0.1385
-    check.bound("max_error_over_absmax", ratio, upper=0.1386,
+    # the widest gap of the table is between -1.0 and -0.6962: half of it is 0.1519
+    check.bound("max_error_over_absmax", ratio, upper=0.1520,
                 hint="each value must go to its nearest code value")
