@@ -1,7 +1,9 @@
 """Reference solution of `triton_kernels`: four Triton kernels and their host wrappers.
 
-common.py is the notebook's provided cell; each other module is one solution cell. The
-package exposes one flat namespace, as the notebook's submission module does.
+common.py is the notebook's provided cell `imports`; the text of each other module after its
+`from .common import *` line is one solution cell of notebook.py, verbatim (the ### BEGIN/END
+SOLUTION lines mark what the released notebook leaves for students to write). The package
+exposes one flat namespace, as the notebook's submission module does.
 """
 
 from .common import *  # noqa: F401,F403

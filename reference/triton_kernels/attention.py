@@ -27,6 +27,7 @@ def attention_key_loop(
     alpha = 2^(row_max - new_max): row_sum = alpha * row_sum + sum_j p and
     acc = alpha * acc + p @ v. Masks are compiled in only for the blocks that need them.
     """
+    ### BEGIN SOLUTION
     key_idx = tl.arange(0, BLOCK_N)
     for start in range(key_start, key_end, BLOCK_N):
         keys = start + key_idx
@@ -56,6 +57,7 @@ def attention_key_loop(
         acc = tl.dot(p.to(v.dtype), v, acc)
         row_max = new_max
     return acc, row_sum, row_max
+    ### END SOLUTION
 
 
 @triton.jit
@@ -82,6 +84,7 @@ def flash_attention_kernel(
     causal mask, skipping the key blocks above the diagonal entirely and masking only the
     blocks that straddle it; the log-sum-exp saved for a backward pass.
     """
+    ### BEGIN SOLUTION
     tile = tl.program_id(0)
     batch_head = tl.program_id(1)
     batch = batch_head // n_heads
@@ -129,15 +132,18 @@ def flash_attention_kernel(
     out_ptrs = out_ptr + (row_offset + query_idx[:, None]) * HEAD_DIM + dims[None, :]
     tl.store(out_ptrs, out.to(out_ptr.dtype.element_ty), mask=query_idx[:, None] < n_queries)
     tl.store(lse_ptr + row_offset + query_idx, lse, mask=query_idx < n_queries)
+    ### END SOLUTION
 
 
 def _attention_launch_config(head_dim: int) -> dict:
     """Block sizes, warps and pipeline depth, chosen by measurement on an H200."""
+    ### BEGIN SOLUTION
     if INTERPRET:
         return dict(BLOCK_M=16, BLOCK_N=16, num_warps=4, num_stages=1)
-    if head_dim <= 64:
-        return dict(BLOCK_M=128, BLOCK_N=64, num_warps=4, num_stages=3)
-    return dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=3)
+    if head_dim <= 64:  # B=4, H=32, N=4096, D=64: 0.89x SDPA (64x64) against 0.84x (128x64, 4 warps)
+        return dict(BLOCK_M=64, BLOCK_N=64, num_warps=4, num_stages=3)
+    return dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=3)  # D=128: 4 warps spill, 0.31x
+    ### END SOLUTION
 
 
 def flash_attention(q, k, v, causal: bool = False, sm_scale: float | None = None):
@@ -147,6 +153,7 @@ def flash_attention(q, k, v, causal: bool = False, sm_scale: float | None = None
     over the keys query i sees. With causal=True the mask is aligned bottom-right: query i
     sees keys j <= i + Nk - Nq.
     """
+    ### BEGIN SOLUTION
     if q.dim() != 4 or k.shape != v.shape or k.dim() != 4 or q.shape[:2] != k.shape[:2] or q.shape[3] != k.shape[3]:
         raise ValueError(f"expected q (B, H, Nq, D) and k, v (B, H, Nk, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     batch, heads, n_queries, head_dim = q.shape
@@ -168,3 +175,4 @@ def flash_attention(q, k, v, causal: bool = False, sm_scale: float | None = None
         HEAD_DIM=head_dim, CAUSAL=bool(causal), **config,
     )
     return out, lse
+    ### END SOLUTION

@@ -23,6 +23,7 @@ def layer_norm_fwd_kernel(
     data already on chip cost nothing extra), not E[x^2] - mean^2, which cancels
     catastrophically when |mean| >> std; and saving the per-row statistics for backward.
     """
+    ### BEGIN SOLUTION
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < n_cols
@@ -37,6 +38,7 @@ def layer_norm_fwd_kernel(
     tl.store(y_ptr + row * n_cols + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
     tl.store(mean_ptr + row, mean)
     tl.store(rstd_ptr + row, rstd)
+    ### END SOLUTION
 
 
 @triton.jit
@@ -63,6 +65,7 @@ def layer_norm_bwd_kernel(
     all M rows: each program accumulates its rows in registers and writes one partial row;
     the host sums the P partial rows. No atomics, so the result is deterministic.
     """
+    ### BEGIN SOLUTION
     pid = tl.program_id(0)
     n_programs = tl.num_programs(0)
     cols = tl.arange(0, BLOCK)
@@ -86,19 +89,25 @@ def layer_norm_bwd_kernel(
         db_acc += dy
     tl.store(partial_dw_ptr + pid * n_cols + cols, dw_acc, mask=mask)
     tl.store(partial_db_ptr + pid * n_cols + cols, db_acc, mask=mask)
+    ### END SOLUTION
 
 
 def _layer_norm_block(n_cols: int, element_size: int) -> tuple[int, int]:
+    ### BEGIN SOLUTION
     block = triton.next_power_of_2(n_cols)
     if block * element_size > 65536:
         raise ValueError(f"layer_norm supports rows of at most {65536 // element_size} elements, got {n_cols}")
-    num_warps = min(max(block // 256, 1), 16)  # about 8 elements per thread
+    # Measured on an H200 (fp16 forward, 2**26 elements): 2 warps at N = 1024 and 4096, 4 at
+    # 8192. Fewer warps per row leave room for more rows in flight on each multiprocessor.
+    num_warps = min(max(block // 2048, 2), 8)
     return block, num_warps
+    ### END SOLUTION
 
 
 class LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
+        ### BEGIN SOLUTION
         n_cols = x.shape[-1]
         x2d = x.reshape(-1, n_cols)  # (M, N): a view when the leading dims allow it
         n_rows = x2d.shape[0]
@@ -115,9 +124,11 @@ class LayerNormFunction(torch.autograd.Function):
         ctx.x_shape = x.shape
         ctx.bias_dtype = bias.dtype
         return y.reshape(x.shape)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, dy):
+        ### BEGIN SOLUTION
         x2d, weight, mean, rstd = ctx.saved_tensors
         n_rows, n_cols = x2d.shape
         dy2d = dy.reshape(n_rows, n_cols)
@@ -133,14 +144,18 @@ class LayerNormFunction(torch.autograd.Function):
                 dy2d.stride(0), dy2d.stride(1), n_rows, n_cols, BLOCK=block, num_warps=num_warps,
             )
         else:
-            partial_dw.zero_(), partial_db.zero_()
+            partial_dw.zero_()
+            partial_db.zero_()
         dweight = partial_dw.sum(dim=0).to(weight.dtype)
         dbias = partial_db.sum(dim=0).to(ctx.bias_dtype)
         return dx.reshape(ctx.x_shape), dweight, dbias, None
+        ### END SOLUTION
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Layer norm over the last dimension of x, differentiable in x, weight and bias."""
+    ### BEGIN SOLUTION
     if weight.shape != (x.shape[-1],) or bias.shape != (x.shape[-1],):
         raise ValueError(f"weight and bias must have shape ({x.shape[-1]},)")
     return LayerNormFunction.apply(x, weight.contiguous(), bias.contiguous(), eps)
+    ### END SOLUTION
