@@ -3,7 +3,7 @@
     python3 bench/gpu_triton_kernels.py sweep --out DIR
         ceilings (copy bandwidth, cuBLAS), then launch-configuration sweeps of the reference
         kernels against their baselines; the figures that chose the reference's configs.
-    python3 bench/gpu_triton_kernels.py grade --out DIR [--runs 3] [--mutants a,b|all|perf|none]
+    python3 bench/gpu_triton_kernels.py grade --out DIR [--runs 3] [--mutants a,b|all|perf|correctness|none] [--jobs N]
         the reference graded in trusted mode with every test (perf included) --runs times,
         then each mutant in student mode on its part's tests, compared with the first
         trusted run; prints the perf records (ratios, spread, GB/s, TFLOP/s) and per mutant
@@ -16,6 +16,7 @@ order, median and IQR/median), so the sweep measures what grading measures.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import statistics
@@ -248,7 +249,7 @@ def _print_perf(rows: list[dict]) -> None:
               f"({row['student_ms']:.3f} ms vs {row['baseline_ms']:.3f} ms; {extras})", flush=True)
 
 
-def grade(out: Path, runs: int, mutants: str) -> None:
+def grade(out: Path, runs: int, mutants: str, jobs: int = 1) -> None:
     # Records (with their many .npy files) stay in a work folder; `out` gets the summary.
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "triton_kernels_grade"
     subprocess.run(["rm", "-rf", str(work)], check=True)
@@ -285,17 +286,30 @@ def grade(out: Path, runs: int, mutants: str) -> None:
         link = refpath / "reference_solution"
         if not link.exists():
             link.symlink_to(REFERENCE)
-        files = sorted((PACKAGE / "mutants").glob("*.py"))
-        for path in files:
+        selected = []
+        for path in sorted((PACKAGE / "mutants").glob("*.py")):
             part = path.read_text().splitlines()[0].split("part=")[1].strip()
-            if mutants == "perf" and not part.endswith("_perf"):
-                continue
-            if mutants not in ("all", "perf") and path.stem not in mutants.split(","):
-                continue
+            wanted = {"all": True, "perf": part.endswith("_perf"), "correctness": not part.endswith("_perf")}.get(
+                mutants, path.stem in mutants.split(","))
+            if wanted:
+                selected.append((path, part))
+
+        def run_mutant(path, part):
             only = [nodeid for nodeid, record in trusted_records.items() if record["part"] == part]
             mutant_out = work / f"mutant_{path.stem}"
-            print(f"mutant {path.stem} (part {part})", flush=True)
             _harness(path, "student", mutant_out, config, only=only, extra_path=refpath)
+            return only, mutant_out
+
+        # Correctness mutants may run side by side (tiny shapes, compilation on the CPU); perf
+        # mutants run alone, so that nothing else shares the GPU while they are timed.
+        parallel = [(p, part) for p, part in selected if not part.endswith("_perf")]
+        serial = [(p, part) for p, part in selected if part.endswith("_perf")]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(run_mutant, p, part): (p, part) for p, part in parallel}
+            done = [(futures[f], f.result()) for f in futures]
+        done += [((p, part), run_mutant(p, part)) for p, part in serial]
+        for (path, part), (only, mutant_out) in done:
+            print(f"mutant {path.stem} (part {part})", flush=True)
             records = _records(mutant_out)
             lost = {}
             for nodeid in only:
@@ -322,8 +336,8 @@ def grade(out: Path, runs: int, mutants: str) -> None:
                 print(f"    LOST {nodeid}: {reason}", flush=True)
             rows = _perf_rows(mutant_out, records, spec)
             _print_perf(rows)
-            print(f"    => {len(lost)} of {len(only)} tests lost on correctness; perf credit "
-                  f"{', '.join(r['name'] + ' ' + format(r['credit'], '.2f') for r in rows) or 'n/a'}", flush=True)
+            credits = ", ".join(row["name"] + " " + format(row["credit"], ".2f") for row in rows) or "n/a"
+            print(f"    => {len(lost)} of {len(only)} tests lost on correctness; perf credit {credits}", flush=True)
             summary["mutants"][path.stem] = dict(part=part, lost=lost, perf=rows)
     (out / "grade.json").write_text(json.dumps(summary, indent=1))
 
@@ -333,13 +347,14 @@ def main() -> None:
     parser.add_argument("what", choices=["sweep", "grade"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--mutants", default="none", help="all, perf, none, or comma-separated names")
+    parser.add_argument("--mutants", default="none", help="all, perf, correctness, none, or comma-separated names")
+    parser.add_argument("--jobs", type=int, default=1, help="correctness mutants graded side by side")
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
     if options.what == "sweep":
         sweep(options.out)
     else:
-        grade(options.out, options.runs, options.mutants)
+        grade(options.out, options.runs, options.mutants, options.jobs)
 
 
 if __name__ == "__main__":
