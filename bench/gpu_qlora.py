@@ -133,6 +133,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, python {sys.version.split()[0]}")
     targets = qlora.LORA_TARGETS
     r, alpha = 16, 32
+    gpu_memory.warm_up(DEVICE)
     rows = []
     if options.smoke:
         cases = [("smoke", dict(n_layer=2, d_model=64, d_ff=256, n_head=4), (2, 16))]

@@ -7,9 +7,11 @@ forward pass dequantizes the weight to the input's dtype for one matmul and drop
 The backward pass needs W too (grad_x = grad_y @ W). Had forward used a plain
 `F.linear(x, dequantize(...))`, autograd would keep every layer's dequantized W alive from the
 forward to the backward pass, and the training peak would hold as many bytes as the bf16
-model. `NF4Matmul` saves the 4-bit weight instead and dequantizes it again in backward:
-a little more arithmetic for a quarter of the memory.
+model. `NF4Matmul` saves nothing of the weight and dequantizes it again in backward: a little
+more arithmetic for a quarter of the memory.
 """
+
+import math
 
 import torch
 import torch.nn as nn
@@ -19,25 +21,28 @@ from .double_quant import double_dequantize, double_quantize
 from .lora import LoRALinear
 from .nf4 import dequantize_nf4, quantize_nf4
 
+DEQUANT_CHUNK = 1 << 22  # values dequantized at once: 16 MiB of int32 indices and of float32 values
+
 
 class NF4Matmul(torch.autograd.Function):
-    """y = x @ W^T with W = dequantize_nf4(packed, absmax, shape); W is frozen (no gradient)."""
+    """y = x @ W^T for the frozen 4-bit weight of `layer` (no gradient for W).
+
+    Nothing of the weight is saved for backward: `ctx` keeps the layer, whose buffers already
+    hold the 4-bit weight, and backward dequantizes it a second time."""
 
     @staticmethod
-    def forward(ctx, x, packed, absmax, shape, blocksize):
-        weight = dequantize_nf4(packed, absmax, shape, blocksize).to(x.dtype)  # (out, in), transient
-        ctx.save_for_backward(packed, absmax)  # the 4-bit weight, not `weight`
-        ctx.shape, ctx.blocksize = shape, blocksize
+    def forward(ctx, x, layer):
+        weight = layer.dequantized_weight(x.dtype)  # (out, in), transient
+        ctx.layer = layer
         return F.linear(x, weight)
 
     @staticmethod
     def backward(ctx, grad_out):
         grad_x = None
         if ctx.needs_input_grad[0]:
-            packed, absmax = ctx.saved_tensors
-            weight = dequantize_nf4(packed, absmax, ctx.shape, ctx.blocksize).to(grad_out.dtype)  # (out, in)
+            weight = ctx.layer.dequantized_weight(grad_out.dtype)  # (out, in), transient again
             grad_x = grad_out @ weight  # (..., in)
-        return grad_x, None, None, None, None
+        return grad_x, None
 
 
 class QLoRALinear(nn.Module):
@@ -73,23 +78,35 @@ class QLoRALinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=5 ** 0.5)
 
     def block_absmax(self) -> torch.Tensor:
+        """The float32 absmax of every block (double-dequantized with double_quant)."""
         if self.double_quant:
             return double_dequantize(self.absmax_q, self.absmax_scale, self.absmax_offset)
         return self.absmax
 
-    def dequantized_weight(self) -> torch.Tensor:
-        """The frozen weight as float32 (out, in): for inspection, never kept."""
-        shape = (self.out_features, self.in_features)
-        return dequantize_nf4(self.packed_weight, self.block_absmax(), shape, self.blocksize)
+    def dequantized_weight(self, dtype=torch.float32) -> torch.Tensor:
+        """The frozen weight (out, in) in `dtype`. Dequantized DEQUANT_CHUNK values at a time, so
+        that the int32 indices and float32 values of dequantize_nf4 never exist for the whole
+        matrix at once: the transient is the output plus a few MiB."""
+        absmax = self.block_absmax()
+        n = self.out_features * self.in_features
+        weight = torch.empty(n, dtype=dtype, device=self.packed_weight.device)  # (out * in,)
+        step = 2 * self.blocksize * max(1, DEQUANT_CHUNK // (2 * self.blocksize))  # whole blocks, an even count
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            weight[start:stop] = dequantize_nf4(
+                self.packed_weight[start // 2:(stop + 1) // 2],
+                absmax[start // self.blocksize:math.ceil(stop / self.blocksize)],
+                (stop - start,),
+                self.blocksize,
+            )
+        return weight.view(self.out_features, self.in_features)
 
     def forward(self, x):
-        shape = (self.out_features, self.in_features)
-        out = NF4Matmul.apply(x, self.packed_weight, self.block_absmax(), shape, self.blocksize)
+        out = NF4Matmul.apply(x, self)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype)
         update = F.linear(F.linear(x, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))  # (..., out)
         return out + update * self.scaling
-
 
 
 def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize: bool = False) -> nn.Module:

@@ -34,6 +34,7 @@ def test_peak_training_memory_vs_bf16_lora(impl, seed, check, device):
         model = gpu_memory.build_bf16_model(impl, config, seed)
         return impl.inject_lora(model, targets, r=16, alpha=32, quantize=True)
 
+    gpu_memory.warm_up()
     baseline_peaks, baseline_resident = gpu_memory.peak_training_bytes(baseline, tokens)
     student_peaks, student_resident = gpu_memory.peak_training_bytes(student, tokens)
     student_peak, baseline_peak = max(student_peaks), max(baseline_peaks)
