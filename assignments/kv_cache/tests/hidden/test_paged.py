@@ -164,7 +164,7 @@ def test_random_workload(impl, rng, seed, check):
     for _ in range(40):
         action = chooser.random()
         if action < 0.25 or not live:
-            while recorder.cache.num_free_blocks() < 2:  # a new sequence takes at most 2 blocks
+            while live and recorder.cache.num_free_blocks() < 2:  # a new sequence takes at most 2 blocks
                 recorder.free(live.pop(0))
             recorder.add(next_id)
             recorder.append(next_id, chooser.randint(1, 6))
