@@ -32,8 +32,9 @@
 # | matmul, fp16, 4096^3 and 8192^3 | cuBLAS (`torch.matmul`) | 0.85 x | 0.4 | 0.96 x, 1.00 x |
 # | flash_attention, fp16, B=4, H=32, N=4096, D=64 | `F.scaled_dot_product_attention` | 0.70 x (0.60 x causal) | 0.3 (0.25) | 0.89 x, 0.89 x causal |
 #
-# Check your work locally with `dlgrade check notebook.ipynb` (the public tests) and the
-# self-check cells below. On a machine without a GPU, run the next cell first: it switches
+# Check your work locally with `dlgrade check notebook.ipynb` (the public tests; on a machine
+# without a GPU, `TRITON_INTERPRET=1 dlgrade check notebook.ipynb`) and the self-check cells
+# below. On a machine without a GPU, run the next cell first: it switches
 # Triton to its interpreter, which executes every program of a kernel with numpy, one after
 # another. It is slow, so keep local test shapes small.
 
@@ -100,28 +101,36 @@ def multiprocessor_count(device) -> int:
 # memory-bound (writing N^2 scores) into compute-bound (part 4).
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
+try:
+    import matplotlib.pyplot as plt
+except ImportError:  # the plots are optional; the numbers are printed either way
+    plt = None
+
 peak_flops, bandwidth = 990e12, 4.8e12  # H200 datasheet, dense fp16 and HBM
-intensity = np.logspace(-1, 4, 200)
-plt.figure(figsize=(6, 3.5))
-plt.loglog(intensity, np.minimum(peak_flops, bandwidth * intensity) / 1e12, "k-")
-ops = {  # FLOPs per byte of HBM traffic, fp16 where it applies
+ops = {  # FLOPs per byte of HBM traffic
     "softmax fp32 (~5 FLOP / 8 B)": 5 / 8,
     "layer norm fp16 (~8 FLOP / 4 B)": 2.0,
     "attention N=4096 D=64, flash": 4 * 4096 * 64 / (4 * 64 * 2),
     "matmul 4096^3 fp16": 2 * 4096**3 / (3 * 4096**2 * 2),
 }
-for (name, x), color in zip(ops.items(), ["C0", "C1", "C2", "C3"]):
-    plt.loglog([x], [min(peak_flops, bandwidth * x) / 1e12], "o", color=color, label=name)
-plt.axvline(peak_flops / bandwidth, ls=":", color="gray")
-plt.xlabel("arithmetic intensity (FLOP / byte)")
-plt.ylabel("attainable TFLOP/s")
-plt.title("H200 roofline")
-plt.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+for name, x in ops.items():
+    bound = "memory" if x < peak_flops / bandwidth else "compute"
+    print(f"{name:34s} {x:8.1f} FLOP/B -> at most {min(peak_flops, bandwidth * x) / 1e12:6.1f} TFLOP/s ({bound}-bound)")
+if plt is not None:
+    intensity = np.logspace(-1, 4, 200)
+    plt.figure(figsize=(6, 3.5))
+    plt.loglog(intensity, np.minimum(peak_flops, bandwidth * intensity) / 1e12, "k-")
+    for (name, x), color in zip(ops.items(), ["C0", "C1", "C2", "C3"]):
+        plt.loglog([x], [min(peak_flops, bandwidth * x) / 1e12], "o", color=color, label=name)
+    plt.axvline(peak_flops / bandwidth, ls=":", color="gray")
+    plt.xlabel("arithmetic intensity (FLOP / byte)")
+    plt.ylabel("attainable TFLOP/s")
+    plt.title("H200 roofline")
+    plt.legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ### Triton in one paragraph
@@ -332,15 +341,18 @@ def variance_error(offset, n=4096):
 
 offsets = [1, 10, 100, 1000, 10000]
 errors = np.array([variance_error(o) for o in offsets])
-plt.figure(figsize=(5, 3))
-plt.semilogy(offsets, errors[:, 0], "o-", label="mean((x - mean)^2)")
-plt.semilogy(offsets, errors[:, 1], "s-", label="mean(x^2) - mean^2")
-plt.xscale("log")
-plt.xlabel("|mean| / std")
-plt.ylabel("max relative error of the variance (fp32)")
-plt.legend()
-plt.tight_layout()
-plt.show()
+for offset, (two_pass, one_pass) in zip(offsets, errors):
+    print(f"|mean|/std = {offset:5d}: two-pass {two_pass:.1e}, mean(x^2) - mean^2 {one_pass:.1e}")
+if plt is not None:
+    plt.figure(figsize=(5, 3))
+    plt.semilogy(offsets, errors[:, 0], "o-", label="mean((x - mean)^2)")
+    plt.semilogy(offsets, errors[:, 1], "s-", label="mean(x^2) - mean^2")
+    plt.xscale("log")
+    plt.xlabel("|mean| / std")
+    plt.ylabel("max relative error of the variance (fp32)")
+    plt.legend()
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # **Backward.** With $g_i = \partial L / \partial y_i \cdot w_i$, differentiating through
@@ -1009,7 +1021,8 @@ if DEVICE == "cuda":
 # %% [markdown]
 # ## Before you submit
 #
-# * Run `dlgrade check notebook.ipynb`: the public tests, on CPU through the interpreter.
+# * Run `dlgrade check notebook.ipynb` (`TRITON_INTERPRET=1 dlgrade check notebook.ipynb`
+#   without a GPU): the public tests.
 # * The hidden tests go further: shapes that are not multiples of any block (1 x 1, 33 x 65,
 #   K = 4097), strided and transposed views, fp16 (and bf16 on the GPU), logits of 1e4 and
 #   $-\infty$, rows longer than 32768, a gradient of stride 0, causal attention with

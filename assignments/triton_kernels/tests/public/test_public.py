@@ -1,4 +1,5 @@
-"""Public tests: run them with `dlgrade check notebook.ipynb` (CPU: Triton's interpreter).
+"""Public tests: run them with `dlgrade check notebook.ipynb` (without a GPU, prefix it with
+TRITON_INTERPRET=1 so that Triton interprets the kernels on the CPU).
 
 Each test compares your kernel with torch's own operator (or a float64 reference) and fails
 with a message saying what differs. The perf tests run only on a CUDA GPU.
