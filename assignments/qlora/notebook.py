@@ -804,7 +804,8 @@ try:
         held_out = language_model_loss(model, tokens, answer_mask).item()
         predicted = model(tokens[:1, :-1]).argmax(-1)[0, 8:]
     print(f"{len(losses)} steps in {seconds:.1f} s; held-out shift loss {held_out:.4f} (target < 0.1)")
-    print(f"trainable: {trainable_parameters(model):,} of {sum(p.numel() for p in model.parameters()):,} parameters")
+    print(f"trainable: {trainable_parameters(model):,} adapter parameters; the frozen model holds "
+          f"{frozen_bytes(model) / 1024:.0f} KiB (in float32 it held {4 * sum(p.numel() for p in pretrained.parameters()) / 1024:.0f} KiB)")
     print("prompt   ", tokens[0, :8].tolist())
     print("predicted", predicted.tolist())
     try:

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.part("finetune")
 LOSS_BOUND = 0.1  # nats per answer token; the pretrained model starts near 8, chance is ln 15 = 2.7
 
 
+@pytest.mark.weight(3)
 @pytest.mark.timeout(180)
 def test_finetune_learns_the_shift_task(impl, rng, check):
     model = helpers.pretrain_copy_model(impl, rng)

@@ -80,7 +80,8 @@ def test_merge_keeps_the_output(impl, rng, check):
     check("merged_output", layer(x), rtol=1e-5, atol=1e-5,
           hint="after merge() the adapter lives in base.weight: forward must not add it a second time")
     check("merged_weight", base.weight.detach(), hint="merge adds (alpha / r) B @ A to base.weight")
-    torch.testing.assert_close(layer(x), before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(layer(x), before, rtol=1e-5, atol=1e-5,
+                               msg="merging must not change the layer's output")
 
 
 def test_merge_unmerge_round_trip(impl, rng, check):

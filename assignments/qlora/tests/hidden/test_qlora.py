@@ -65,6 +65,7 @@ def test_backward(impl, rng, check):
     check.exact("trainable_numels", trainable, hint="only lora_A and lora_B train; the bias is frozen too")
 
 
+@pytest.mark.weight(3)
 def test_saves_no_full_size_weight_for_backward(impl, rng, check):
     base = helpers.linear_layer(512, 512, rng, bias=False)
     layer = impl.QLoRALinear(base, r=8, alpha=16)
@@ -85,6 +86,8 @@ def test_bf16_compute(impl, rng, check):
     out = layer(torch.randn(4, 128, generator=rng).to(torch.bfloat16))
     check.exact("dtypes", [str(out.dtype), str(layer.lora_A.dtype)],
                 hint="compute in the input's dtype; create lora_A and lora_B in the base weight's dtype")
+    # bf16: the weight is rounded to bf16 once and the output once; near-zero outputs need an
+    # absolute term, which assert_close's bf16 default (atol 1e-5) does not give.
     check("output", out, rtol=2e-2, atol=2e-2)
 
 
