@@ -349,6 +349,17 @@ if NF4_CODE is not None:
 
     print(f"NF4 : mean |error| {nf4_error:.4f}, code entropy {entropy(usage):.2f} bits")
     print(f"int4: mean |error| {int4_error:.4f}, code entropy {entropy(int4_usage):.2f} bits")
+    try:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 2.5), sharey=True)
+        axes[0].bar(range(16), usage)
+        axes[0].set_title(f"NF4 code usage ({entropy(usage):.2f} bits)")
+        axes[1].bar(range(-7, 8), int4_usage, color="tab:orange")
+        axes[1].set_title(f"int4 code usage ({entropy(int4_usage):.2f} bits)")
+        plt.show()
+    except ImportError:
+        pass
     for blocksize in (64, 128, 256, 1024):
         p, a = quantize_nf4(w, blocksize)
         error = (dequantize_nf4(p, a, w.shape, blocksize) - w).abs().mean().item()
