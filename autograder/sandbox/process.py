@@ -140,11 +140,13 @@ class _Cgroups:
             pass
 
 
-def _apply_rlimits(limits: Limits, drop_to_nobody: bool, cgroups: _Cgroups):
+def _apply_rlimits(limits: Limits, drop_to_nobody: bool, cgroups: _Cgroups, gpu_run: bool):
     def preexec():
         os.setsid()  # a process group we can kill whole
         cgroups.join()
-        if not cgroups.limits_memory:
+        # RLIMIT_AS is the fallback limit; CUDA reserves far more address space than it uses,
+        # so a GPU run without a memory cgroup goes without it.
+        if not cgroups.limits_memory and not gpu_run:
             memory = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         cpu = int(limits.wall_s * max(limits.cpus, 1)) + 5
@@ -225,7 +227,9 @@ class ProcessSandbox(Sandbox):
         for mount in job.mounts:
             argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
         argv += ["--bind", str(job.output_dir), job.output_target]
-        argv += ["--clearenv"]
+        # The root is bwrap's own tmpfs, holding only the mount points made above: read-only
+        # once they exist, so nothing outside /scratch, /tmp and the output folder is writable.
+        argv += ["--remount-ro", "/", "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
         return argv + ["--"] + job.argv, env
@@ -243,7 +247,7 @@ class ProcessSandbox(Sandbox):
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             cwd=None if self.bwrap else _host_path(job.cwd, job, Path(env["HOME"])),
             preexec_fn=_apply_rlimits(job.limits, drop_to_nobody=not self.bwrap and os.geteuid() == 0,
-                                      cgroups=cgroups),
+                                      cgroups=cgroups, gpu_run=bool(job.gpus)),
         )
         stdout = _Capped(process.stdout, job.limits.stdout_bytes)
         stderr = _Capped(process.stderr, job.limits.stdout_bytes)

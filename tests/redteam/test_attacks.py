@@ -82,12 +82,7 @@ BACKENDS = [pytest.param("process", id="process"), pytest.param("docker", id="do
 
 # Attacks that succeed today, with the fix. Strict: once fixed, the XPASS fails the suite and
 # the entry must go.
-KNOWN_GAPS = {
-    ("write_root", "process"): "bubblewrap's / is a writable tmpfs (the host is untouched, but "
-                               "the root is not read-only): add `--remount-ro /` after the binds",
-    ("write_outside_scratch", "process"): "same cause: /work, /root and /grader are writable "
-                                          "folders of bubblewrap's tmpfs root",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def attack_cases():

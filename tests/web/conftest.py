@@ -4,14 +4,10 @@ its own, dropped afterwards), small factories, and clients logged in as a given 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 import json
 import os
-import tarfile
 import uuid
 
-import nbformat
 import pytest
 import sqlalchemy as sa
 
@@ -20,8 +16,9 @@ from web.db import db, utcnow
 from web.models import ApiToken, Assignment, Course, GradeRun, Membership, Submission, User
 from web.security import sign, token_digest
 
+from web_helpers import Client, make_package, notebook_bytes
+
 PG_URL = os.environ.get("DLGRADE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-HIDDEN_MARKER = "HIDDEN_TEST_SOURCE_7f3a"  # appears only in hidden tests and staff detail
 
 
 def pytest_configure(config):
@@ -31,78 +28,6 @@ def pytest_configure(config):
 
 
 # --- packages and notebooks -----------------------------------------------------------------
-
-
-def make_notebook(slug: str = "demo", solution_ids=("softmax",), solved: bool = True) -> dict:
-    cells = [nbformat.v4.new_markdown_cell("# Demo assignment")]
-    imports = nbformat.v4.new_code_cell("import math")
-    imports.metadata = {"nbgrader": {"grade_id": "imports", "locked": True, "solution": False, "grade": False},
-                        "dlgrade": {"export": True}}
-    cells.append(imports)
-    for grade_id in solution_ids:
-        body = "    return [math.exp(v) for v in x]" if solved else "    raise NotImplementedError()"
-        cell = nbformat.v4.new_code_cell(f"def {grade_id}(x):\n    ### BEGIN SOLUTION\n{body}\n    ### END SOLUTION\n")
-        cell.metadata = {"nbgrader": {"grade_id": grade_id, "solution": True, "grade": False, "locked": False}}
-        cells.append(cell)
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["dlgrade"] = {"assignment": slug}
-    return notebook
-
-
-def notebook_bytes(**kwargs) -> bytes:
-    return nbformat.writes(make_notebook(**kwargs)).encode()
-
-
-def make_package(slug: str = "demo", *, gpus: int = 0, parts=None) -> bytes:
-    parts = parts or [("softmax", 10, "visible"), ("secret", 5, "hidden")]
-    toml = [f'schema = 1\nslug = "{slug}"\ntitle = "Demo {slug}"\nsummary = "A tiny package."\n',
-            f"[resources]\ngpus = {gpus}\n", "[limits]\nmax_upload_mb = 1\n"]
-    for name, points, visibility in parts:
-        toml.append(f'[[parts]]\nname = "{name}"\ntitle = "Part {name}"\npoints = {points}\n'
-                    f'kind = "correctness"\nvisibility = "{visibility}"\n')
-    files = {
-        f"assignments/{slug}/assignment.toml": "\n".join(toml),
-        f"assignments/{slug}/source.ipynb": nbformat.writes(make_notebook(slug)),
-        f"assignments/{slug}/tests/public/test_public.py": "def test_shape(impl, check):\n    check('n', 1)\n",
-        f"assignments/{slug}/tests/hidden/test_hidden.py": f"# {HIDDEN_MARKER}\ndef test_h(impl, check):\n    pass\n",
-        f"reference/{slug}/__init__.py": "import math\ndef softmax(x):\n    return x\n",
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def make_result(score=7.5, max_score=15.0, status="graded") -> dict:
-    """A result in the shape of autograder/result.py (schema 1)."""
-    return {
-        "schema_version": 1, "status": status, "assignment": "demo", "score": score, "max_score": max_score,
-        "unmeasured_points": 0.0, "message": "graded", "warnings": ["cell 3: removed %timeit magic"],
-        "flags": [{"kind": "tamper", "evidence": [f"sys.modules patched {HIDDEN_MARKER}"]}],
-        "parts": [{"name": "softmax", "title": "Softmax", "score": 7.5, "max_score": 10, "visibility": "visible"},
-                  {"name": "secret", "title": "Secret", "score": 0, "max_score": 5, "visibility": "hidden"}],
-        "tests": [
-            {"name": "test_public.py::test_shape", "part": "softmax", "status": "pass", "score": 5, "max_score": 5,
-             "message": "", "detail": f"staff {HIDDEN_MARKER}", "visibility": "visible", "hidden": False,
-             "perf": None},
-            {"name": "test_perf.py::test_softmax_speed", "part": "softmax", "status": "fail", "score": 2.5,
-             "max_score": 5, "message": "'softmax_n4096': 0.70x the baseline", "detail": "", "visibility": "visible",
-             "hidden": False, "perf": {"speedup_vs_baseline": 0.7, "student_s": 0.002, "baseline_s": 0.0014,
-                                       "spread": 0.03, "full_credit_ratio": 0.9, "GB/s": 812.5}},
-            {"name": f"test_hidden.py::test_{HIDDEN_MARKER}", "part": "secret", "status": "fail", "score": 0,
-             "max_score": 5, "message": f"'out': shape is [3], expected [4] {HIDDEN_MARKER}",
-             "detail": f"inputs {HIDDEN_MARKER}", "visibility": "hidden", "hidden": True, "perf": None},
-        ],
-        "run": {"bundle_digest": "0" * 64, "seed": 12345, "sandbox": "docker", "hardware": "cpu",
-                "durations": {"student": 3.2}},
-    }
-
-
-# --- the app --------------------------------------------------------------------------------
 
 
 def _pg_admin_engine():
@@ -254,32 +179,6 @@ def worker_token(session):
     return plain
 
 
-class Client:
-    """A test client logged in as one user (or anonymous), sending the CSRF token on forms."""
-
-    def __init__(self, app, user=None):
-        self.raw = app.test_client()
-        self.csrf = uuid.uuid4().hex
-        with self.raw.session_transaction() as sess:
-            sess["csrf"] = self.csrf  # as after a visit to the login page
-            if user is not None:
-                sess["user_id"] = user.id
-                sess["pw"] = user.password_hash[-16:]
-
-    def get(self, url, **kw):
-        return self.raw.get(url, **kw)
-
-    def post(self, url, data=None, **kw):
-        data = dict(data or {})
-        data.setdefault("csrf_token", self.csrf)
-        return self.raw.post(url, data=data, **kw)
-
-    def api(self, method, url, **kw):
-        headers = kw.pop("headers", {})
-        headers.setdefault("X-CSRF-Token", self.csrf)
-        return self.raw.open(url, method=method, headers=headers, **kw)
-
-
 @pytest.fixture
 def client_for(app):
     return lambda user=None: Client(app, user)
@@ -309,7 +208,3 @@ def worker(app, worker_token):
                 "Authorization": f"Bearer {self.token}", "X-Dlgrade-Signature": sign(body, self.token)})
 
     return Worker()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import make_package, make_result, notebook_bytes
+from web_helpers import make_package, make_result, notebook_bytes
 
 MEMBERS = {"owner", "ta", "instructor"}
 STAFF = {"ta", "instructor"}

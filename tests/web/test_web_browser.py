@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import make_package, make_result, notebook_bytes
+from web_helpers import make_package, make_result, notebook_bytes
 
 pytestmark = pytest.mark.browser
 

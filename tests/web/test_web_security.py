@@ -91,7 +91,7 @@ def test_security_headers(app, client_for, make_student):
 
 def test_names_and_messages_are_escaped(app, session, client_for, make_user, course, make_assignment,
                                         make_submission):
-    from conftest import make_result
+    from web_helpers import make_result
 
     evil = "<script>alert(1)</script>"
     student = make_user("student", course, name=evil)

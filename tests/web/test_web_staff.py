@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from conftest import HIDDEN_MARKER, make_package, make_result
+from web_helpers import HIDDEN_MARKER, make_package, make_result
 
 from web.db import utcnow
 from web.models import Assignment, GradeRun, Submission, User

@@ -8,7 +8,7 @@ import json
 import zipfile
 
 import pytest
-from conftest import HIDDEN_MARKER, make_result, notebook_bytes
+from web_helpers import HIDDEN_MARKER, make_result, notebook_bytes
 
 from web.db import utcnow
 from web.models import Submission

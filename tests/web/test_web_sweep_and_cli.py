@@ -65,7 +65,7 @@ def test_tasks_reach_the_real_broker_by_name():
 
 
 def test_broker_down_keeps_the_row_for_the_sweeper(session, app, make_student, make_assignment):
-    from conftest import notebook_bytes
+    from web_helpers import notebook_bytes
 
     dead = TaskClient("redis://127.0.0.1:1/0")  # nothing listens there
     sub = services.submit(session, app.extensions["dlgrade_store"], dead, assignment=make_assignment(),

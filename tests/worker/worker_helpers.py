@@ -153,7 +153,7 @@ class WorkerFactory:
             "DLGRADE_GRADE_FUNCTION": "worker_standins:grade",
             "DLGRADE_UNPACK_FUNCTION": "worker_standins:unpack",
             "DLGRADE_HEARTBEAT_S": "1",
-            "DLGRADE_MAX_RUN_TIMEOUT_S": "60",
+            "DLGRADE_MAX_RUN_TIMEOUT_S": "150",
             "DLGRADE_SOFT_TIME_LIMIT_S": "240",
             "DLGRADE_TIME_LIMIT_S": "270",
             "DLGRADE_VISIBILITY_TIMEOUT_S": "300",
