@@ -79,6 +79,8 @@ PERF_FIELDS = {
                                required=True),
     "zero_credit_ratio": Field((int, float), 0.0, "speedup at or below which credit is zero", minimum=0),
     "max_spread": Field((int, float), 0.2, "spread (IQR/median) above which a measurement is noisy", minimum=0),
+    "unit": Field(str, "seconds", "what student_s/baseline_s measure: seconds (lower is better) or bytes "
+                                  "(peak memory, lower is better)", choices=("seconds", "bytes")),
 }
 
 FORBIDDEN_FIELDS = {
@@ -124,6 +126,7 @@ class PerfSpec:
     full_credit_ratio: float
     zero_credit_ratio: float
     max_spread: float
+    unit: str
 
     def credit(self, speedup: float) -> float:
         """Fraction of the test's points for a speedup: linear between the two ratios."""

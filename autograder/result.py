@@ -15,7 +15,7 @@ Schema (version 1):
                      `detail` is staff-only; `perf` holds figures of a perf test
     run              {bundle_digest, seed, sandbox, image, hardware, durations: {...},
                       restarts, engine_version}
-`student_view()` removes what a student may not see.
+What a student may see of it is the portal's decision (`web/grading.py`, the release policy).
 """
 
 from __future__ import annotations
@@ -69,24 +69,6 @@ class GradeResult:
     def part_score(self, name: str) -> tuple[float, float]:
         part = next((p for p in self.parts if p["name"] == name), None)
         return (part["score"], part["max_score"]) if part else (0.0, 0.0)
-
-
-def student_view(result: dict, *, after_deadline: bool) -> dict:
-    """What a student may see of a result dict: no staff detail, no flags, and hidden-test
-    messages only as the part's visibility allows."""
-    view = {key: value for key, value in result.items() if key not in ("flags",)}
-    view["run"] = {key: result.get("run", {}).get(key) for key in ("seed", "hardware", "durations")}
-    tests = []
-    for test in result.get("tests", []):
-        shown = {key: value for key, value in test.items() if key != "detail"}
-        allowed = not test.get("hidden") or test.get("visibility") == "visible" or (
-            test.get("visibility") == "after_deadline" and after_deadline)
-        if not allowed:
-            shown["message"] = "details are hidden until the release policy allows"
-            shown["name"] = f"{test.get('part')}: hidden test"
-        tests.append(shown)
-    view["tests"] = tests
-    return view
 
 
 def to_gradescope(result: dict) -> dict:
