@@ -88,7 +88,8 @@ def validate_package(assignment: Assignment) -> list[str]:
         problems.append(f"{assignment.notebook_path}: every solution and provided cell needs its own grade_id")
     source_py = assignment.root / "notebook.py"
     if source_py.is_file():
-        built = nbformat.writes(build_notebook(source_py.read_text(encoding="utf-8"), assignment.slug))
+        built = nbformat.writes(build_notebook(source_py.read_text(encoding="utf-8"), assignment.slug,
+                                               base=source_py.parent))
         if json.loads(built) != notebook:
             problems.append(f"{assignment.notebook_path}: differs from notebook.py. Fix: python -m "
                             f"autograder.notebook_build {source_py} {assignment.notebook_path} {assignment.slug}")

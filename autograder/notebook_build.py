@@ -7,18 +7,29 @@ Cells start with a `# %%` line:
     # %% [provided id=imp]   provided code exported into the submission module
     # %%                     a plain code cell (demos, plots, local checks)
 
+A code cell may take its source from a file instead of repeating it, so that the reference
+package stays the one copy of the solution:
+
+    # %% [solution id=q1 include=../../reference/x/layers.py]                  the whole file
+    # %% [solution id=q1 include=../../reference/x/layers.py::Linear,relu]    named top-level
+                                                                              definitions
+Paths are relative to `notebook.py`. Keep `### BEGIN SOLUTION` / `### END SOLUTION` inside
+the included code so the release can clear it.
+
 `dlgrade assign` refuses a package whose `source.ipynb` differs from its `notebook.py`.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-_HEADER = re.compile(r"^# %%(?:\s*\[(?P<kind>markdown|solution|provided)(?:\s+id=(?P<id>[\w-]+))?\])?\s*$")
+_HEADER = re.compile(r"^# %%(?:\s*\[(?P<kind>markdown|solution|provided|code)(?:\s+id=(?P<id>[\w-]+))?"
+                     r"(?:\s+include=(?P<include>\S+))?\])?\s*$")
 
 
 def parse_cells(text: str) -> list[dict]:
@@ -26,7 +37,8 @@ def parse_cells(text: str) -> list[dict]:
     for line in text.splitlines():
         header = _HEADER.match(line)
         if header:
-            cells.append({"kind": header["kind"] or "code", "id": header["id"], "lines": []})
+            cells.append({"kind": header["kind"] or "code", "id": header["id"], "include": header["include"],
+                          "lines": []})
         elif cells:
             cells[-1]["lines"].append(line)
     return cells
@@ -44,13 +56,44 @@ def _markdown_text(lines: list[str]) -> str:
     return "\n".join(out).strip("\n")
 
 
-def build_notebook(text: str, slug: str) -> nbformat.NotebookNode:
+def included_source(spec: str, base: Path) -> str:
+    """The text an `include=` names: a whole file, or `file::Name,Other` top-level
+    definitions of it (with their decorators), in the file's order."""
+    path_text, _, names = spec.partition("::")
+    path = (base / path_text).resolve()
+    if not path.is_file():
+        raise ValueError(f"include={spec}: no file {path}")
+    text = path.read_text(encoding="utf-8")
+    if not names:
+        return text.strip("\n")
+    wanted = names.split(",")
+    lines = text.splitlines()
+    pieces, found = [], set()
+    for node in ast.parse(text).body:
+        name = getattr(node, "name", None)
+        if name is None and isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        if name in wanted:
+            start = min([node.lineno] + [decorator.lineno for decorator in getattr(node, "decorator_list", [])])
+            pieces.append("\n".join(lines[start - 1:node.end_lineno]))
+            found.add(name)
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise ValueError(f"include={spec}: {path.name} has no top-level {', '.join(missing)}")
+    return "\n\n\n".join(pieces)
+
+
+def build_notebook(text: str, slug: str, base: Path | None = None) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata["language_info"] = {"name": "python"}
     notebook.metadata["dlgrade"] = {"assignment": slug}
     for cell in parse_cells(text):
         source = "\n".join(cell["lines"]).strip("\n")
+        if cell["include"]:
+            if source.strip():
+                raise ValueError(f"cell {cell['id']!r}: an include= cell holds no code of its own")
+            source = included_source(cell["include"], base or Path.cwd())
         if cell["kind"] == "markdown":
             notebook.cells.append(nbformat.v4.new_markdown_cell(_markdown_text(cell["lines"])))
             continue
@@ -67,7 +110,7 @@ def build_notebook(text: str, slug: str) -> nbformat.NotebookNode:
 
 
 def build_file(source: Path, target: Path, slug: str) -> None:
-    notebook = build_notebook(source.read_text(encoding="utf-8"), slug)
+    notebook = build_notebook(source.read_text(encoding="utf-8"), slug, base=source.parent)
     target.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
 
 
