@@ -110,7 +110,7 @@ def skip_without_gpu():
         pytest.skip("needs a CUDA GPU: decode speed is measured only on the grading GPU")
 
 
-def time_interleaved(functions, *, rounds=9, warmup=2, max_spread=0.1, attempts=2):
+def time_interleaved(functions, *, rounds=9, warmup=2, max_spread=0.1, attempts=3):
     """Median seconds of each of `functions` (name -> callable) on the GPU, timed alternately.
 
     Warm-up first (it also runs every sequence length once, so no attention plan is built
