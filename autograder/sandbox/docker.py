@@ -27,6 +27,7 @@ SANDBOX_USER = "65534:65534"  # nobody:nogroup
 CONTAINER_LABEL = "org.dlgrade.sandbox"  # every sandbox container carries it (for sweeping)
 DOCKER_CALL_TIMEOUT_S = 120  # a daemon call (create, inspect, logs, rm) that takes longer is stuck
 POLL_S = 0.1  # how often the watchdog looks at the container and the output folder
+MAX_OUTPUT_ENTRIES = 20_000  # files and folders in the output folder (empty files cost inodes)
 
 
 def _mount_flag(source: Path, target: str, writable: bool) -> str:
@@ -94,17 +95,18 @@ def run_argv(job: SandboxJob, *, image: str, name: str, docker: str = "docker") 
     return argv
 
 
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files under `folder`, never following links out of it."""
-    total = 0
-    for directory, _, files in os.walk(folder, followlinks=False):
+def _folder_usage(folder: Path) -> tuple[int, int]:
+    """(bytes on disk, entries) under `folder`, never following links out of it."""
+    total = entries = 0
+    for directory, folders, files in os.walk(folder, followlinks=False):
+        entries += len(folders) + len(files)
         for file_name in files:
             try:
                 stat = os.lstat(os.path.join(directory, file_name))
             except OSError:
                 continue
             total += stat.st_blocks * 512
-    return total
+    return total, entries
 
 
 def _as_process_status(exit_code: int | None, notes: list[str]) -> int | None:
@@ -180,7 +182,8 @@ class DockerSandbox(Sandbox):
             if timed_out:
                 notes.append(f"killed after the wall-time limit of {job.limits.wall_s:g} s")
             if output_exceeded:
-                notes.append(f"killed: the output folder grew past {job.limits.output_mb} MB")
+                notes.append(f"killed: the output folder grew past {job.limits.output_mb} MB "
+                             f"or {MAX_OUTPUT_ENTRIES} files")
             state, image_id = self._inspect(name)
             stdout, stderr = self._logs(name, job.limits.stdout_bytes)
         finally:
@@ -206,8 +209,9 @@ class DockerSandbox(Sandbox):
             while waiter.poll() is None:
                 if time.monotonic() - started > job.limits.wall_s:
                     timed_out = True
-                elif _folder_bytes(job.output_dir) > output_cap:
-                    output_exceeded = True
+                else:
+                    used_bytes, entries = _folder_usage(job.output_dir)
+                    output_exceeded = used_bytes > output_cap or entries > MAX_OUTPUT_ENTRIES
                 if timed_out or output_exceeded:
                     self._docker("kill", name, check=False)
                     break

@@ -140,3 +140,13 @@ def test_fork_bomb_hits_the_pids_limit(sandbox, tmp_path):
             print("refused after", children, type(error).__name__)
     """, pids=32, wall_s=15))
     assert "refused after" in outcome.stdout, outcome
+
+
+def test_output_folder_full_of_empty_files_is_killed(sandbox, tmp_path):
+    outcome = sandbox.run(script_job(tmp_path, """
+        import os
+        for index in range(1_000_000):
+            open(f"/sandbox/out/{index}", "w").close()
+    """, wall_s=60))
+    assert outcome.exit_code is None and not outcome.timed_out
+    assert any("output folder" in note for note in outcome.notes)
