@@ -27,8 +27,10 @@
 #
 # **The rules.**
 # - Inside your code, no `torch.autograd.grad`, no `.backward()`, no `torch.func` and no
-#   `torch.autograd.functional`: the grader refuses the submission statically and fails the
-#   call at run time.
+#   `torch.autograd.functional`. The grader scans your solution cells for these names (a hit
+#   costs the points of every part) and fails such a call at run time. Only the solution cells
+#   are your submission: experiments that call `.backward()`, like the self-check cells of this
+#   notebook, belong in ordinary cells.
 # - No torch shortcut for the layer you are writing: `F.gelu` in the GELU part,
 #   `F.cross_entropy` / `log_softmax` / `softmax` / `logsumexp` in cross-entropy,
 #   `F.layer_norm` in LayerNorm, `F.dropout` in dropout, `torch.optim.Adam(W)` in AdamW. Matrix

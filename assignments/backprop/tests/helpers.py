@@ -4,14 +4,15 @@ Tolerances. Values are compared with the `[tolerances]` of assignment.toml (fp32
 torch.testing.assert_close's defaults) unless a test passes its own; the exceptions are named
 here, with the reason:
 
-- SUM_TOL, for values that are long sums (a Linear output or input gradient is a dot product
+- sum_tol(expected), for values that are long sums (a Linear output or input gradient is a dot product
   over hundreds of features; a weight or bias gradient sums over every row of the batch):
   the order of summation is the implementation's choice (x Wᵀ as one matrix product or one per
   batch entry, a sum over rows then over the batch, ...), and two correct orders differ by a
   few ulp of the largest partial sum, more than assert_close's elementwise bound allows where
   the result itself is small. The bound is relative to the largest entry of the expected value
   (computed in the trusted run, never from the student's value): 2e-6 · max|expected|, plus
-  assert_close's rtol.
+  assert_close's rtol. The same bound serves values that are differences of much larger terms
+  (LayerNorm's grad_x when 1/√(σ² + eps) is large), where rounding scales with the terms.
 - Large-mean LayerNorm inputs (x + 100): fp32 stores x + 100 to 7.6e-6, so the row mean
   itself is only known to ~1e-5 and every correct implementation's x̂ inherits that.
 """
