@@ -104,9 +104,10 @@ def harness_files(root: Path = HARNESS_DIR) -> list[Path]:
     return files
 
 
-def debian_mirror() -> str:
+def debian_mirror(candidates: list[Path] | None = None) -> str:
     """The Debian mirror configured for apt on this host (deb822 `.sources` or one-line)."""
-    candidates = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    if candidates is None:
+        candidates = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
     for path in candidates:
         try:
             text = path.read_text()
