@@ -105,7 +105,7 @@ def flat_view(tensor: torch.Tensor):
 # Messages between one pair of ranks arrive in the order they were sent. A blocking `send` may
 # wait until the other side posts its `recv`, so **two ranks that both `send` first, to each
 # other, can wait forever**. That is the classic deadlock of this assignment, and the grader
-# reports it as "ranks ... did not finish within 30 s". The cure, when every rank sends and
+# reports it as "ranks ... did not finish within 20 s". The cure, when every rank sends and
 # receives at the same step: `request = dist.isend(...)`, then `dist.recv(...)`, then
 # `request.wait()`.
 #
