@@ -63,7 +63,7 @@ def test_relu_noncontiguous(impl, rng, check):
     check.exact("grad_x", grad)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=["float64", "bfloat16"])
 def test_relu_dtypes(impl, rng, check, dtype):
     x = torch.randn(16, 24, generator=rng).to(dtype)
     out, grad = run(impl.ReLUFunction, x, rng)

@@ -153,7 +153,7 @@ def test_only_input_requires_grad(impl, rng, check):
 
 
 @pytest.mark.weight(3)
-@pytest.mark.parametrize("shape", [(16, 64, 256), (4096, 8)])
+@pytest.mark.parametrize("shape", [(16, 64, 256), (4096, 8)], ids=["16x64x256", "4096x8"])
 def test_saved_bytes(impl, rng, check, shape):
     """Memory saved for backward, counted by torch.autograd.graph.saved_tensors_hooks: at most
     one tensor the size of x, and nothing hidden as a ctx attribute."""

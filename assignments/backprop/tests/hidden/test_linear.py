@@ -34,8 +34,8 @@ def check_linear(check, out, leaves, tol=None):
         check(name, leaf.grad, hint=hint, **(tol(leaf.grad) if tol else {}))
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4), (2, 1, 3, 4), (4,)])
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4), (2, 1, 3, 4), (4,)], ids=["2d", "3d", "4d", "1d"])
 def test_gradcheck_float64(impl, rng, check, shape, with_bias):
     x = torch.randn(shape, generator=rng, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(5, shape[-1], generator=rng, dtype=torch.float64, requires_grad=True)
