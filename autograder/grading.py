@@ -79,6 +79,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-grade-") as work_dir:
         work = Path(work_dir)
+        work.chmod(0o755)  # a sandbox running as nobody reads its config and submission here
         runner = _Runner(assignment, backend, work, seed, hardware, gpus)
         trusted_started = time.monotonic()
         trusted, cached = runner.trusted_run(digest)
@@ -193,11 +194,13 @@ class _Runner:
         for path in extra_paths:
             argv += ["--path", path]
         resources = self.assignment.resources
-        env = {"PYTHONPATH": "/grader/lib"}
+        env, mounts = {}, []
+        if not self.backend.harness_in_image:
+            env["PYTHONPATH"] = "/grader/lib"
+            mounts.append(Mount(HARNESS_SOURCE, "/grader/lib/autograder"))
         if resources.triton_interpret_on_cpu and not self.gpus:
             env["TRITON_INTERPRET"] = "1"
-        mounts = [
-            Mount(HARNESS_SOURCE, "/grader/lib/autograder"),
+        mounts += [
             Mount(self.assignment.tests_dir, "/grader/tests"),
             Mount(self.config_dir, "/grader/config"),
             module_mount,
@@ -273,7 +276,12 @@ class _Runner:
             module_mount, target = Mount(folder, "/grader/submission"), f"/grader/submission/{MODULE_FILENAME}"
         extra_mounts, extra_paths = [], []
         if with_reference_solution:
-            extra_mounts = [Mount(self.assignment.reference_dir, "/grader/mutant/reference_solution")]
+            # A copy in a folder of its own: every backend can mount the folder as it is.
+            mutant_dir = self.work / "mutant"
+            shutil.copytree(self.assignment.reference_dir, mutant_dir / "reference_solution",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            mutant_dir.chmod(0o755)
+            extra_mounts = [Mount(mutant_dir, "/grader/mutant")]
             extra_paths = ["/grader/mutant"]
 
         merged = RunRecords({}, [], [], None, self.work)
@@ -444,6 +452,8 @@ def _describe_end(outcome) -> str:
         return "out of memory"
     if outcome.exit_code is not None and outcome.exit_code < 0:
         return f"killed by signal {-outcome.exit_code}"
+    if outcome.exit_code is not None and 128 < outcome.exit_code <= 128 + 64:  # a shell's way to say it
+        return f"killed by signal {outcome.exit_code - 128}"
     return f"exit code {outcome.exit_code}"
 
 

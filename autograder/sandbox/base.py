@@ -74,6 +74,9 @@ class Sandbox:
     """The interface; see `process.ProcessSandbox` and `docker.DockerSandbox`."""
 
     name = "abstract"
+    # True where the backend's runtime already holds this tree's harness (a grader image);
+    # otherwise the engine mounts `autograder/` read-only at /grader/lib.
+    harness_in_image = False
 
     def run(self, job: SandboxJob) -> SandboxOutcome:
         raise NotImplementedError

@@ -127,6 +127,7 @@ def _tail(data: bytes, limit: int) -> str:
 class DockerSandbox(Sandbox):
     """Runs each job in a fresh container of `image` (default: the grader image of this tree:
     the CPU image, or the GPU image for a job with GPUs)."""
+    harness_in_image = True  # the image's tag hashes autograder/, so its harness is this tree's
 
     name = "docker"
 
@@ -209,6 +210,8 @@ class DockerSandbox(Sandbox):
             while waiter.poll() is None:
                 if time.monotonic() - started > job.limits.wall_s:
                     timed_out = True
+                elif job.cancel is not None and job.cancel.is_set():
+                    timed_out = True  # the grader saw a test outlive its limit
                 else:
                     used_bytes, entries = _folder_usage(job.output_dir)
                     output_exceeded = used_bytes > output_cap or entries > MAX_OUTPUT_ENTRIES

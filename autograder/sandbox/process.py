@@ -28,6 +28,19 @@ RUNTIME_PATHS = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives",
                  "/etc/localtime", "/etc/passwd", "/etc/group"]
 
 
+def _world_can_reach(path: str) -> bool:
+    """Whether every folder on the way to `path` is searchable by others (uid nobody)."""
+    current = Path(os.path.realpath(path))
+    for folder in [current, *current.parents]:
+        if folder.is_dir() and not folder.stat().st_mode & 0o001:
+            return False
+    return True
+
+
+def nobody_can_run_python() -> bool:
+    return all(_world_can_reach(path) for path in (sys.executable, sys.base_prefix, sys.prefix))
+
+
 def bubblewrap_path() -> str | None:
     return shutil.which("bwrap")
 
@@ -174,11 +187,17 @@ class ProcessSandbox(Sandbox):
         if use_bubblewrap and not found:
             raise RuntimeError("bubblewrap was asked for but `bwrap` is not installed (apt-get install bubblewrap)")
 
+    @property
+    def _drop_to_nobody(self) -> bool:
+        return not self.bwrap and os.geteuid() == 0 and nobody_can_run_python()
+
     def describe(self) -> dict:
-        return {
-            "backend": self.name,
-            "isolation": "bubblewrap" if self.bwrap else "rlimits only (no network or filesystem isolation)",
-        }
+        if self.bwrap:
+            isolation = "bubblewrap"
+        else:
+            user = "as nobody" if self._drop_to_nobody or os.geteuid() != 0 else "as root: the interpreter is not reachable by nobody"
+            isolation = f"rlimits only, {user} (no network or filesystem isolation)"
+        return {"backend": self.name, "isolation": isolation}
 
     @property
     def isolates_network(self) -> bool:
@@ -246,7 +265,7 @@ class ProcessSandbox(Sandbox):
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             cwd=None if self.bwrap else _host_path(job.cwd, job, Path(env["HOME"])),
-            preexec_fn=_apply_rlimits(job.limits, drop_to_nobody=not self.bwrap and os.geteuid() == 0,
+            preexec_fn=_apply_rlimits(job.limits, drop_to_nobody=self._drop_to_nobody,
                                       cgroups=cgroups, gpu_run=bool(job.gpus)),
         )
         stdout = _Capped(process.stdout, job.limits.stdout_bytes)
@@ -312,8 +331,11 @@ def _host_path(value: str, job: SandboxJob, scratch: Path) -> str:
     mapping = {mount.target: str(mount.source) for mount in job.mounts}
     mapping[job.output_target] = str(job.output_dir)
     mapping["/scratch"] = str(scratch)
+    for mount in job.mounts:  # a folder holding a mount (PYTHONPATH=/grader/lib for /grader/lib/autograder)
+        parent, _, name = mount.target.rpartition("/")
+        if value == parent and name == mount.source.name:
+            return str(mount.source.parent)
     for target in sorted(mapping, key=len, reverse=True):
         if value == target or value.startswith(target + "/"):
             return mapping[target] + value[len(target):]
-        value = value.replace("=" + target, "=" + mapping[target])
     return value

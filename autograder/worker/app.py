@@ -28,3 +28,14 @@ def _serve_metrics(sender=None, **_kwargs) -> None:
 
         serve(settings, settings["metrics_port"])
         log.info("Prometheus metrics on :%s/metrics", settings["metrics_port"])
+
+
+@worker_ready.connect
+def _remove_stale_sandboxes(sender=None, **_kwargs) -> None:
+    """Containers left by a worker that died mid-run hold memory and GPUs: remove them."""
+    if settings["sandbox"] == "docker":
+        from autograder.sandbox.docker import remove_stale_containers
+
+        removed = remove_stale_containers()
+        if removed:
+            log.warning("removed %d sandbox containers left by an earlier worker", removed)
