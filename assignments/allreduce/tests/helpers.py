@@ -457,7 +457,7 @@ def _rank_main(rank, world_size, backend, store_port, submission_path, job, spec
 
 def _join_world(rank, world_size, backend, store_port, timeout_s) -> torch.device:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
-    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")  # NVLink SHARP (multicast) off: not lent here
+    os.environ["NCCL_NVLS_ENABLE"] = "0"  # NVLink SHARP (multicast) off, whatever the host set
     timeout = datetime.timedelta(seconds=timeout_s)
     store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False, timeout=timeout)
     if backend == "nccl":
