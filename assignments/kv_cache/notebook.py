@@ -4,7 +4,7 @@
 # A language model writes one token at a time. To choose token $t+1$ it runs the whole model on
 # tokens $0..t$ and keeps only the logits of the last position. Done naively, every step
 # recomputes everything the previous step computed: generating $N$ tokens after a prompt of
-# $P$ costs about $2\,n_\text{params}\,(P+1 + P+2 + \dots + P+N)$ FLOPs, quadratic in length.
+# $P$ costs about $2\,n_\text{params}\,\big(P + (P+1) + \dots + (P+N-1)\big)$ FLOPs: quadratic in length.
 #
 # Almost all of that work is redundant. In a causal transformer, position $j$ never looks at
 # later positions, so its keys and values in every layer are **fixed once computed**. Keep them

@@ -13,9 +13,20 @@ RAGGED = ("prompts of different lengths: take each row's first new token from it
           "decode every row at its own position (pos of shape (B, 1)) and never attend padding")
 
 
+def _tokens_tensor(tokens, prompts, n):
+    """The returned tokens as a (B, n) tensor, or a failure that says what the shape should be."""
+    lengths = [len(row) for row in tokens] if isinstance(tokens, (list, tuple)) else None
+    assert lengths == [n] * len(prompts), (
+        f"generate must return one list of max_new_tokens={n} tokens per prompt (the new tokens only), "
+        f"got {'lists of lengths ' + str(lengths) if lengths is not None else type(tokens).__name__}")
+    return torch.tensor(tokens, dtype=torch.long).reshape(len(prompts), n)
+
+
 def _generate(impl, model, prompts, n, check, hint, **kwargs):
-    tokens, logits = impl.generate(model, prompts, n, return_logits=True, **kwargs)
-    check.exact("tokens", torch.tensor(tokens, dtype=torch.long).reshape(len(prompts), n), hint=hint)
+    result = impl.generate(model, prompts, n, return_logits=True, **kwargs)
+    assert isinstance(result, tuple) and len(result) == 2, "with return_logits=True, generate returns (tokens, logits)"
+    tokens, logits = result
+    check.exact("tokens", _tokens_tensor(tokens, prompts, n), hint=hint)
     check("logits", logits, **helpers.LOGITS_TOL[torch.float32], hint=hint)
 
 
@@ -60,11 +71,11 @@ def test_without_cache(impl, rng, seed, check):
 def test_batch_equals_alone(impl, rng, seed, check):
     model = helpers.make_model(impl, seed)
     prompts = helpers.random_prompts(rng, [8, 3])
-    together = impl.generate(model, prompts, 6)
-    alone = impl.generate(model, prompts[1:], 6)
-    check.exact("short_prompt_in_batch", torch.tensor(together[1]),
+    together = _tokens_tensor(impl.generate(model, prompts, 6), prompts, 6)
+    alone = _tokens_tensor(impl.generate(model, prompts[1:], 6), prompts[1:], 6)
+    check.exact("short_prompt_in_batch", together[1],
                 hint="a prompt batched with a longer one must decode exactly as it does alone: " + RAGGED)
-    check.exact("short_prompt_alone", torch.tensor(alone[0]))
+    check.exact("short_prompt_alone", alone[0])
 
 
 def test_one_new_token(impl, rng, seed, check):
@@ -75,7 +86,9 @@ def test_one_new_token(impl, rng, seed, check):
 
 def test_zero_new_tokens(impl, rng, seed, check):
     model = helpers.make_model(impl, seed)
-    tokens, logits = impl.generate(model, helpers.random_prompts(rng, [3, 5]), 0, return_logits=True)
+    result = impl.generate(model, helpers.random_prompts(rng, [3, 5]), 0, return_logits=True)
+    assert isinstance(result, tuple) and len(result) == 2, "with return_logits=True, generate returns (tokens, logits)"
+    tokens, logits = result
     check.exact("tokens", tokens, hint="max_new_tokens=0: one empty list per prompt")
     check.exact("logits_shape", list(logits.shape), hint="max_new_tokens=0: logits of shape (B, 0, vocab_size)")
 
@@ -101,7 +114,9 @@ def test_other_head_layouts(impl, rng, seed, check, n_kv_head):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
 def test_half_precision_first_step(impl, rng, seed, check, dtype):
     model = helpers.make_model(impl, seed, dtype=dtype)
-    tokens, logits = impl.generate(model, helpers.random_prompts(rng, [4, 7]), 3, return_logits=True)
-    check.exact("logits_shape", list(logits.shape))
+    result = impl.generate(model, helpers.random_prompts(rng, [4, 7]), 3, return_logits=True)
+    assert isinstance(result, tuple) and len(result) == 2, "with return_logits=True, generate returns (tokens, logits)"
+    tokens, logits = result
+    check.exact("logits_shape", list(logits.shape), hint="logits of shape (B, max_new_tokens, vocab_size)")
     check("first_step_logits", logits[:, 0], **helpers.LOGITS_TOL[dtype],
           hint="build the caches in the model's dtype (model.tok_emb.weight.dtype)")
