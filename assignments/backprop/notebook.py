@@ -26,8 +26,8 @@
 # | `mlp_block` | `MLPBlock`: LayerNorm → Linear → GELU → Linear, plus the residual | 10 |
 #
 # **The rules.**
-# - Inside your code, no `torch.autograd.grad`, no `.backward()`, no `torch.func` and no
-#   `torch.autograd.functional`. The grader scans your solution cells for these names (a hit
+# - Inside your code, no `torch.autograd.grad`, no `.backward()`, no `torch.func`, no
+#   `torch.autograd.functional` or `forward_ad`, nor the autograd engine behind them. The grader scans your solution cells for these names (a hit
 #   costs the points of every part) and fails such a call at run time. Only the solution cells
 #   are your submission: experiments that call `.backward()`, like the self-check cells of this
 #   notebook, belong in ordinary cells.
