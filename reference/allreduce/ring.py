@@ -28,11 +28,14 @@ def ring_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
         def exchange(send_index: int, receive_index: int):
             """Send one chunk right while receiving one from the left; return what came."""
             received = incoming[: chunks[receive_index].numel()]
-            # isend, not send: every rank sends first, and a blocking send around a ring
-            # waits for a receive that is never posted.
-            request = dist.isend(chunks[send_index], dst=right)
-            dist.recv(received, src=left)
-            request.wait()
+            # Send and receive posted together, as one batch: every rank sends first, and a
+            # send around a ring waits for a receive posted after it (NCCL also runs
+            # unbatched point-to-point operations one after the other, so isend-then-recv
+            # deadlocks there).
+            requests = dist.batch_isend_irecv([dist.P2POp(dist.isend, chunks[send_index], right),
+                                               dist.P2POp(dist.irecv, received, left)])
+            for request in requests:
+                request.wait()
             return received
 
         for step in range(world_size - 1):  # reduce-scatter
