@@ -71,6 +71,11 @@ class ForbiddenGuard:
         original = getattr(owner, attribute, None)
         if original is None or not callable(original):
             return
+        if isinstance(original, type):
+            # A class stays a class (subclassing and isinstance keep working): its
+            # constructor is what is guarded.
+            self._wrap_class(dotted, original)
+            return
         guard = self
 
         @functools.wraps(original)
@@ -85,6 +90,23 @@ class ForbiddenGuard:
         except (AttributeError, TypeError):
             return
         self.wrapped[dotted] = forbidden_wrapper
+
+    def _wrap_class(self, dotted: str, cls: type) -> None:
+        original_init = cls.__init__
+        guard = self
+
+        @functools.wraps(original_init)
+        def guarded_init(instance, *args, **kwargs):
+            if guard._called_from_submission() and guard._forbidden_now(dotted):
+                guard.violations.append({"call": dotted, "part": guard.active_part})
+                raise ForbiddenCall(f"{dotted} is not allowed here")
+            return original_init(instance, *args, **kwargs)
+
+        try:
+            cls.__init__ = guarded_init
+        except (AttributeError, TypeError):
+            return
+        self.wrapped[f"{dotted}.__init__"] = guarded_init
 
     def _forbidden_now(self, dotted: str) -> bool:
         if self.active_part is None:
