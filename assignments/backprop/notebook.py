@@ -159,37 +159,7 @@ print("gradcheck:", torch.autograd.gradcheck(Square.apply, (x,)))
 # - `bias=None`: then `backward` returns `None` in the bias position;
 # - frozen inputs: skip what `ctx.needs_input_grad` says nobody needs.
 
-# %% [solution id=linear]
-class LinearFunction(torch.autograd.Function):
-    """y = x Wᵀ + b for x of shape (..., in) and W of shape (out, in)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias=None):
-        ### BEGIN SOLUTION
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        out = x @ weight.t()  # (..., out)
-        if bias is not None:
-            out = out + bias
-        return out
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        x, weight = ctx.saved_tensors
-        grad_x = grad_weight = grad_bias = None
-        # Fold every leading dimension into one "rows" dimension; reshape (not view) copes with
-        # non-contiguous inputs and gradients.
-        grad_rows = grad_out.reshape(-1, grad_out.shape[-1])  # (rows, out)
-        if ctx.needs_input_grad[0]:
-            grad_x = grad_out @ weight  # (..., in)
-        if ctx.needs_input_grad[1]:
-            grad_weight = grad_rows.t() @ x.reshape(-1, x.shape[-1])  # (out, rows) @ (rows, in)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad_rows.sum(dim=0)  # (out,)
-        return grad_x, grad_weight, grad_bias
-        ### END SOLUTION
+# %% [solution id=linear include=../../reference/backprop/linear.py]
 
 # %%
 # Self-check: compare with torch's own F.linear on a 3-D, non-contiguous input.
@@ -266,66 +236,7 @@ except ImportError:  # a text plot: rows are y from 1.5 down to -0.25, columns a
         print(f"{level:6.2f} |{row}")
     print("        x from -4 to 4;  r: relu   g: gelu   ': gelu'")
 
-# %% [solution id=activations]
-SQRT_HALF = math.sqrt(0.5)
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-TANH_COEF = 0.044715  # the cubic term of GELU's tanh approximation
-
-
-class ReLUFunction(torch.autograd.Function):
-    """relu(x) = max(x, 0); the derivative is 1 where x > 0 and 0 elsewhere (also at x = 0)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ### BEGIN SOLUTION
-        out = x.clamp_min(0)
-        # out > 0 exactly where x > 0, so the output is all the backward needs.
-        ctx.save_for_backward(out)
-        return out
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        (out,) = ctx.saved_tensors
-        return grad_out * (out > 0)
-        ### END SOLUTION
-
-
-class GELUFunction(torch.autograd.Function):
-    """gelu(x) = x Φ(x), exact (approximate="none") or with the tanh approximation."""
-
-    @staticmethod
-    def forward(ctx, x, approximate="none"):
-        ### BEGIN SOLUTION
-        if approximate == "none":
-            out = x * (0.5 * (1.0 + torch.erf(x * SQRT_HALF)))
-        elif approximate == "tanh":
-            inner = SQRT_2_OVER_PI * (x + TANH_COEF * x * x * x)
-            out = 0.5 * x * (1.0 + torch.tanh(inner))
-        else:
-            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        ctx.approximate = approximate
-        ctx.save_for_backward(x)
-        return out
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        (x,) = ctx.saved_tensors
-        if ctx.approximate == "none":
-            cdf = 0.5 * (1.0 + torch.erf(x * SQRT_HALF))
-            pdf = torch.exp(-0.5 * x * x) * INV_SQRT_2PI
-            local_grad = cdf + x * pdf
-        else:
-            x_sq = x * x
-            tanh_inner = torch.tanh(SQRT_2_OVER_PI * x * (1.0 + TANH_COEF * x_sq))
-            d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_COEF * x_sq)
-            local_grad = 0.5 * (1.0 + tanh_inner) + 0.5 * x * (1.0 - tanh_inner * tanh_inner) * d_inner
-        return grad_out * local_grad, None
-        ### END SOLUTION
+# %% [solution id=activations include=../../reference/backprop/activations.py]
 
 # %%
 # Self-check: both GELU flavours against F.gelu, including large |x|.
@@ -366,37 +277,7 @@ print("relu'(-1, 0, 1) =", x.grad.tolist(), "(expected [0, 0, 1])")
 #
 # Think about what to save: the softmax probabilities are exactly what the backward needs.
 
-# %% [solution id=cross_entropy]
-class CrossEntropyFunction(torch.autograd.Function):
-    """Mean negative log-likelihood of `target` under softmax(logits), over non-ignored rows."""
-
-    @staticmethod
-    def forward(ctx, logits, target, ignore_index=-100):
-        ### BEGIN SOLUTION
-        valid = target != ignore_index  # (N,)
-        safe_target = target.masked_fill(~valid, 0)  # ignored rows point at class 0, then masked
-        shifted = logits - logits.amax(dim=1, keepdim=True)  # (N, C), every entry <= 0
-        exp_shifted = shifted.exp()
-        sum_exp = exp_shifted.sum(dim=1, keepdim=True)  # (N, 1), in [1, C]: log is safe
-        target_shifted = shifted.gather(1, safe_target[:, None])  # (N, 1)
-        nll = (sum_exp.log() - target_shifted).squeeze(1)  # (N,) = −log p_target
-        n_valid = valid.sum()
-        loss = torch.where(valid, nll, 0.0).sum() / n_valid  # NaN when every row is ignored, as torch
-        probs = exp_shifted / sum_exp  # (N, C) softmax, what the backward needs
-        ctx.save_for_backward(probs, safe_target, valid, n_valid)
-        return loss
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        ### BEGIN SOLUTION
-        probs, safe_target, valid, n_valid = ctx.saved_tensors
-        grad = probs.clone()
-        grad.scatter_add_(1, safe_target[:, None], torch.full_like(probs[:, :1], -1.0))  # p − onehot
-        scale = grad_loss / n_valid  # d(mean)/d(row loss)
-        grad.mul_(torch.where(valid, scale, 0.0)[:, None])
-        return grad, None, None
-        ### END SOLUTION
+# %% [solution id=cross_entropy include=../../reference/backprop/cross_entropy.py]
 
 # %%
 # Self-check: huge logits, ignored rows, and an upstream gradient of 2.5.
@@ -448,41 +329,7 @@ print(f"loss {loss.item():.4f} (torch {expected.item():.4f}),"
 # near $10^4$ to find a variance near 1 and loses about four of float32's seven digits. Compute
 # the mean first, then the mean of squared *deviations*.
 
-# %% [solution id=layernorm]
-class LayerNormFunction(torch.autograd.Function):
-    """y = x̂ · w + b with x̂ = (x − μ) / √(σ² + eps), statistics over the last dimension."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps=1e-5):
-        ### BEGIN SOLUTION
-        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
-        centered = x - mean
-        # Two passes (mean first, then the mean of squares of the centred values): E[x²] − E[x]²
-        # cancels catastrophically when |mean| >> std.
-        var = (centered * centered).mean(dim=-1, keepdim=True)  # (..., 1), biased as torch
-        rstd = torch.rsqrt(var + eps)  # (..., 1); eps inside the square root
-        x_hat = centered * rstd  # (..., D)
-        ctx.save_for_backward(x_hat, weight, rstd)
-        return x_hat * weight + bias
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        x_hat, weight, rstd = ctx.saved_tensors
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            g = grad_out * weight  # (..., D) = dL/dx̂
-            mean_g = g.mean(dim=-1, keepdim=True)
-            mean_gx = (g * x_hat).mean(dim=-1, keepdim=True)
-            grad_x = (g - mean_g - x_hat * mean_gx) * rstd
-        rows = grad_out.reshape(-1, grad_out.shape[-1])  # (rows, D)
-        if ctx.needs_input_grad[1]:
-            grad_weight = (rows * x_hat.reshape(rows.shape)).sum(dim=0)
-        if ctx.needs_input_grad[2]:
-            grad_bias = rows.sum(dim=0)
-        return grad_x, grad_weight, grad_bias, None
-        ### END SOLUTION
+# %% [solution id=layernorm include=../../reference/backprop/layernorm.py]
 
 # %%
 # Self-check: values against F.layer_norm (also with a large mean), and the bytes you save.
@@ -531,32 +378,7 @@ print(f"saved for backward: {saved_bytes(lambda: LayerNormFunction.apply(x, w, b
 # element is $0$ or exactly $x/(1-p)$, the dropped fraction is within 0.01 of $p$ on 131 072
 # elements, and your gradient is zero exactly where your output is.
 
-# %% [solution id=dropout]
-class DropoutFunction(torch.autograd.Function):
-    """Inverted dropout: zero each element with probability p, scale survivors by 1/(1 − p)."""
-
-    @staticmethod
-    def forward(ctx, x, p, training=True):
-        ### BEGIN SOLUTION
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        ctx.active = training and p > 0
-        if not ctx.active:
-            return x.clone()
-        keep = torch.rand_like(x) >= p  # P(keep) = 1 − p
-        ctx.scale = 0.0 if p == 1 else 1.0 / (1.0 - p)  # p = 1 drops everything (no 0 · inf)
-        ctx.save_for_backward(keep)
-        return x * keep * ctx.scale
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        if not ctx.active:
-            return grad_out, None, None
-        (keep,) = ctx.saved_tensors
-        return grad_out * keep * ctx.scale, None, None
-        ### END SOLUTION
+# %% [solution id=dropout include=../../reference/backprop/dropout.py]
 
 # %%
 # Self-check: the fraction dropped, the scale of the survivors, the mask reused in backward.
@@ -603,50 +425,7 @@ print(f"dropped {1 - kept.float().mean().item():.3f} (p = 0.3);"
 #
 # After 5 steps your parameters must match `torch.optim.AdamW`'s to float32 precision.
 
-# %% [solution id=adamw]
-class AdamW:
-    """Adam with decoupled weight decay, step for step like torch.optim.AdamW."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        ### BEGIN SOLUTION
-        self.params = list(params)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.state = {}  # param -> {"step": int, "exp_avg": m, "exp_avg_sq": v}
-        ### END SOLUTION
-
-    @torch.no_grad()
-    def step(self):
-        ### BEGIN SOLUTION
-        beta1, beta2 = self.betas
-        for param in self.params:
-            if param.grad is None:
-                continue
-            grad = param.grad
-            state = self.state.get(param)
-            if state is None:
-                state = self.state[param] = {
-                    "step": 0,
-                    "exp_avg": torch.zeros_like(param),
-                    "exp_avg_sq": torch.zeros_like(param),
-                }
-            state["step"] += 1
-            step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
-
-            param.mul_(1.0 - self.lr * self.weight_decay)
-            exp_avg.lerp_(grad, 1.0 - beta1)  # m ← β₁ m + (1 − β₁) g
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-
-            bias_correction1 = 1.0 - beta1**step
-            bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)  # eps outside √
-            param.addcdiv_(exp_avg, denom, value=-self.lr / bias_correction1)
-        ### END SOLUTION
-
-    def zero_grad(self):
-        ### BEGIN SOLUTION
-        for param in self.params:
-            param.grad = None
-        ### END SOLUTION
+# %% [solution id=adamw include=../../reference/backprop/adamw.py]
 
 # %%
 # Self-check: 5 steps against torch.optim.AdamW.
@@ -685,6 +464,9 @@ print("max difference from torch.optim.AdamW after 5 steps:",
 # `__init__` is given (keep the parameter names: the grader sets them); write `forward`.
 
 # %% [solution id=mlp_block]
+# The same as reference/backprop/mlp.py, which imports the layers relatively and so cannot be
+# included whole; an include of MLPBlock alone would end at its last statement and drop the
+# closing END SOLUTION line.
 class MLPBlock(nn.Module):
     """The MLP sub-block of a pre-norm transformer: y = x + W₂ · gelu(W₁ · LayerNorm(x) + b₁) + b₂."""
 

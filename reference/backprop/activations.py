@@ -13,15 +13,19 @@ class ReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
+        ### BEGIN SOLUTION
         out = x.clamp_min(0)
         # out > 0 exactly where x > 0, so the output is all the backward needs.
         ctx.save_for_backward(out)
         return out
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out):
+        ### BEGIN SOLUTION
         (out,) = ctx.saved_tensors
         return grad_out * (out > 0)
+        ### END SOLUTION
 
 
 class GELUFunction(torch.autograd.Function):
@@ -34,6 +38,7 @@ class GELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, approximate="none"):
+        ### BEGIN SOLUTION
         if approximate == "none":
             out = x * (0.5 * (1.0 + torch.erf(x * SQRT_HALF)))
         elif approximate == "tanh":
@@ -44,9 +49,11 @@ class GELUFunction(torch.autograd.Function):
         ctx.approximate = approximate
         ctx.save_for_backward(x)
         return out
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out):
+        ### BEGIN SOLUTION
         (x,) = ctx.saved_tensors
         if ctx.approximate == "none":
             cdf = 0.5 * (1.0 + torch.erf(x * SQRT_HALF))
@@ -58,3 +65,4 @@ class GELUFunction(torch.autograd.Function):
             d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_COEF * x_sq)
             local_grad = 0.5 * (1.0 + tanh_inner) + 0.5 * x * (1.0 - tanh_inner * tanh_inner) * d_inner
         return grad_out * local_grad, None
+        ### END SOLUTION

@@ -12,12 +12,15 @@ class AdamW:
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        ### BEGIN SOLUTION
         self.params = list(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.state = {}  # param -> {"step": int, "exp_avg": m, "exp_avg_sq": v}
+        ### END SOLUTION
 
     @torch.no_grad()
     def step(self):
+        ### BEGIN SOLUTION
         beta1, beta2 = self.betas
         for param in self.params:
             if param.grad is None:
@@ -41,7 +44,10 @@ class AdamW:
             bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)  # eps outside √
             param.addcdiv_(exp_avg, denom, value=-self.lr / bias_correction1)
+        ### END SOLUTION
 
     def zero_grad(self):
+        ### BEGIN SOLUTION
         for param in self.params:
             param.grad = None
+        ### END SOLUTION

@@ -11,6 +11,7 @@ class DropoutFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, p, training=True):
+        ### BEGIN SOLUTION
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
         ctx.active = training and p > 0
@@ -20,10 +21,13 @@ class DropoutFunction(torch.autograd.Function):
         ctx.scale = 0.0 if p == 1 else 1.0 / (1.0 - p)  # p = 1 drops everything (no 0 · inf)
         ctx.save_for_backward(keep)
         return x * keep * ctx.scale
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out):
+        ### BEGIN SOLUTION
         if not ctx.active:
             return grad_out, None, None
         (keep,) = ctx.saved_tensors
         return grad_out * keep * ctx.scale, None, None
+        ### END SOLUTION
