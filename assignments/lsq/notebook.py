@@ -118,6 +118,8 @@ except ImportError:  # the figures are optional
 # range's ends, where `torch.clamp`'s gradient counts the ends as inside.)
 
 # %% [solution id=lsq_quantize]
+# Copy of reference/lsq/quantize.py::LSQFunction,lsq_quantize.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 class LSQFunction(torch.autograd.Function):
     """v_hat = round(clip(v / s, -qn, qp)) * s, with LSQ's gradients (paper, eq. 3)."""
 
@@ -226,63 +228,7 @@ print("gradients match the round-pass form")
 # (A side note you can verify below: with Adam, which divides each gradient by its own running
 # RMS, `g` mostly cancels. The paper trains with SGD and momentum, and so do we.)
 
-# %% [solution id=quantizer]
-class LSQQuantizer(nn.Module):
-    """A uniform quantizer whose step size s is learned.
-
-    bits: 2..8. signed: codes in [-2^(b-1), 2^(b-1)-1] (weights), else [0, 2^b-1] (activations
-    after a ReLU). per_channel: one step size per index of `channel_dim`. batch_dim: for
-    activations, the dimension that counts samples; it is left out of N in g = 1/sqrt(N*qp).
-    """
-
-    def __init__(self, bits, signed, per_channel=False, channel_dim=0, batch_dim=None):
-        super().__init__()
-        ### BEGIN SOLUTION
-        if not 2 <= bits <= 8:
-            raise ValueError(f"bits must be between 2 and 8, got {bits}")
-        self.bits, self.signed = bits, signed
-        self.per_channel, self.channel_dim, self.batch_dim = per_channel, channel_dim, batch_dim
-        self.qn = 2 ** (bits - 1) if signed else 0
-        self.qp = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
-        # Created now so that an optimizer built before the first forward already holds it;
-        # the first forward sets its value (and, per channel, its shape).
-        self.s = nn.Parameter(torch.tensor(1.0))
-        self.register_buffer("initialized", torch.tensor(False))  # saved with the state_dict
-        ### END SOLUTION
-
-    @torch.no_grad()
-    def initialize(self, v):
-        """s = 2 * mean|v| / sqrt(qp), over the whole tensor or per channel."""
-        ### BEGIN SOLUTION
-        if self.per_channel:
-            channel_dim = self.channel_dim % v.dim()
-            other_dims = [d for d in range(v.dim()) if d != channel_dim]
-            mean_abs = v.abs().mean(dim=other_dims, keepdim=True)  # (1, .., C, .., 1)
-        else:
-            mean_abs = v.abs().mean()                               # ()
-        init = 2 * mean_abs / math.sqrt(self.qp)
-        self.s.data = init.clamp_min(torch.finfo(init.dtype).tiny)  # same Parameter object
-        self.initialized.fill_(True)
-        ### END SOLUTION
-
-    def grad_scale(self, v):
-        """g = 1 / sqrt(N * qp); N counts the elements of one sample that share one step size."""
-        ### BEGIN SOLUTION
-        elements_per_step = v.numel() // self.s.numel()
-        if self.batch_dim is not None:
-            elements_per_step //= v.shape[self.batch_dim]
-        return 1.0 / math.sqrt(elements_per_step * self.qp)
-        ### END SOLUTION
-
-    def forward(self, v):
-        ### BEGIN SOLUTION
-        if not self.initialized:
-            self.initialize(v)
-        return lsq_quantize(v, self.s, self.qn, self.qp, self.grad_scale(v))
-        ### END SOLUTION
-
-    def extra_repr(self):
-        return f"bits={self.bits}, signed={self.signed}, per_channel={self.per_channel}"
+# %% [solution id=quantizer include=../../reference/lsq/quantize.py::LSQQuantizer]
 
 # %%
 weight_quantizer = LSQQuantizer(4, signed=True)
@@ -312,6 +258,8 @@ for batch in (8, 64):
 # which gives the float baseline from the same code.
 
 # %% [solution id=quant_linear]
+# Copy of reference/lsq/layers.py::QuantLinear.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 class QuantLinear(nn.Linear):
     """y = x_hat @ w_hat.T + bias, where x_hat and w_hat are LSQ-quantized; bias stays float."""
 
@@ -337,6 +285,8 @@ class QuantLinear(nn.Linear):
 # `QuantLinear`, the digits split, and an accuracy helper.
 
 # %% [provided id=model_and_data]
+# Copy of reference/lsq/layers.py::MLP and train.py::load_digits_split,accuracy:
+# one cell cannot include from two files.
 class MLP(nn.Module):
     """64 pixels -> hidden -> hidden -> 10 classes, every layer a QuantLinear."""
 
@@ -404,38 +354,7 @@ print(layer, "\nforward matches; distinct weight values:", torch.unique(layer.we
 # the float bias. Both read the layer's initialised quantizers, so call them after at least one
 # forward. Its result equals `layer(x)` up to float rounding.
 
-# %% [solution id=export]
-def export_int(layer):
-    """(int_weight, w_scale): the int8 codes of layer.weight and its step size, so that
-    int_weight * w_scale is exactly the weight the layer computes with."""
-    ### BEGIN SOLUTION
-    quantizer = layer.weight_quantizer
-    if quantizer is None or not bool(quantizer.initialized):
-        raise RuntimeError("export_int needs a quantized layer that has run at least one forward")
-    with torch.no_grad():
-        w_scale = quantizer.s.detach().clone()  # () or (out, 1)
-        codes = torch.round(torch.clamp(layer.weight / w_scale, -quantizer.qn, quantizer.qp))
-    return codes.to(torch.int8), w_scale
-    ### END SOLUTION
-
-
-def int_linear(layer, x):
-    """The layer's output computed as deployed: integer input codes times integer weight codes,
-    accumulated in int32, then one float rescale by s_x * s_w and the float bias."""
-    ### BEGIN SOLUTION
-    quantizer = layer.input_quantizer
-    if quantizer is None or not bool(quantizer.initialized):
-        raise RuntimeError("int_linear needs a layer whose input is quantized and initialised")
-    int_weight, w_scale = export_int(layer)                       # (out, in) int8
-    with torch.no_grad():
-        s_x = quantizer.s.detach()
-        x_codes = torch.round(torch.clamp(x / s_x, -quantizer.qn, quantizer.qp)).to(torch.int32)
-        accumulator = x_codes @ int_weight.to(torch.int32).T        # (..., out) int32, exact
-        y = accumulator.to(torch.float32) * (s_x * w_scale.reshape(-1))  # (..., out)
-        if layer.bias is not None:
-            y = y + layer.bias
-    return y
-    ### END SOLUTION
+# %% [solution id=export include=../../reference/lsq/export.py]
 
 # %%
 int_weight, w_scale = export_int(layer)
@@ -470,6 +389,8 @@ with torch.no_grad():
 # trained float model; on the digits training from scratch works as well and is simpler.
 
 # %% [solution id=train]
+# Copy of reference/lsq/train.py::train_qat.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def train_qat(w_bits=4, a_bits=4, epochs=20, seed=0, lr=0.1, batch_size=64, hidden=128):
     """Train MLP(hidden, w_bits, a_bits) with SGD (momentum 0.9, cosine decay of lr to 0 over
     every step) on shuffled mini-batches; return (model in eval mode, test accuracy)."""

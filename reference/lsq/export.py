@@ -7,6 +7,7 @@ import torch
 def export_int(layer):
     """(int_weight, w_scale): the int8 codes of layer.weight and its step size, so that
     int_weight * w_scale is exactly the weight the layer computes with."""
+    ### BEGIN SOLUTION
     quantizer = layer.weight_quantizer
     if quantizer is None or not bool(quantizer.initialized):
         raise RuntimeError("export_int needs a quantized layer that has run at least one forward")
@@ -14,11 +15,13 @@ def export_int(layer):
         w_scale = quantizer.s.detach().clone()  # () or (out, 1)
         codes = torch.round(torch.clamp(layer.weight / w_scale, -quantizer.qn, quantizer.qp))
     return codes.to(torch.int8), w_scale
+    ### END SOLUTION
 
 
 def int_linear(layer, x):
     """The layer's output computed as deployed: integer input codes times integer weight codes,
     accumulated in int32, then one float rescale by s_x * s_w and the float bias."""
+    ### BEGIN SOLUTION
     quantizer = layer.input_quantizer
     if quantizer is None or not bool(quantizer.initialized):
         raise RuntimeError("int_linear needs a layer whose input is quantized and initialised")
@@ -31,3 +34,4 @@ def int_linear(layer, x):
         if layer.bias is not None:
             y = y + layer.bias
     return y
+    ### END SOLUTION

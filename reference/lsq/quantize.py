@@ -52,6 +52,7 @@ class LSQQuantizer(nn.Module):
 
     def __init__(self, bits, signed, per_channel=False, channel_dim=0, batch_dim=None):
         super().__init__()
+        ### BEGIN SOLUTION
         if not 2 <= bits <= 8:
             raise ValueError(f"bits must be between 2 and 8, got {bits}")
         self.bits, self.signed = bits, signed
@@ -62,10 +63,12 @@ class LSQQuantizer(nn.Module):
         # the first forward sets its value (and, per channel, its shape).
         self.s = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("initialized", torch.tensor(False))  # saved with the state_dict
+        ### END SOLUTION
 
     @torch.no_grad()
     def initialize(self, v):
         """s = 2 * mean|v| / sqrt(qp), over the whole tensor or per channel."""
+        ### BEGIN SOLUTION
         if self.per_channel:
             channel_dim = self.channel_dim % v.dim()
             other_dims = [d for d in range(v.dim()) if d != channel_dim]
@@ -75,18 +78,23 @@ class LSQQuantizer(nn.Module):
         init = 2 * mean_abs / math.sqrt(self.qp)
         self.s.data = init.clamp_min(torch.finfo(init.dtype).tiny)  # same Parameter object
         self.initialized.fill_(True)
+        ### END SOLUTION
 
     def grad_scale(self, v):
         """g = 1 / sqrt(N * qp); N counts the elements of one sample that share one step size."""
+        ### BEGIN SOLUTION
         elements_per_step = v.numel() // self.s.numel()
         if self.batch_dim is not None:
             elements_per_step //= v.shape[self.batch_dim]
         return 1.0 / math.sqrt(elements_per_step * self.qp)
+        ### END SOLUTION
 
     def forward(self, v):
+        ### BEGIN SOLUTION
         if not self.initialized:
             self.initialize(v)
         return lsq_quantize(v, self.s, self.qn, self.qp, self.grad_scale(v))
+        ### END SOLUTION
 
     def extra_repr(self):
         return f"bits={self.bits}, signed={self.signed}, per_channel={self.per_channel}"
