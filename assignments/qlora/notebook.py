@@ -62,118 +62,7 @@ import torch.nn.functional as F
 # (`y_i = x_i + 1 mod 15`): the pretrained model already knows *where* to look (attend to the
 # symbol eight positions back); the fine-tune must change *what* it writes.
 
-# %% [provided id=model]
-@dataclass
-class TinyLMConfig:
-    vocab_size: int = 16  # 15 symbols and one separator
-    max_seq_len: int = 32
-    n_layer: int = 2
-    n_head: int = 4
-    d_model: int = 64
-    d_ff: int = 256
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, config: TinyLMConfig):
-        super().__init__()
-        self.n_head = config.n_head
-        self.q_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.k_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.v_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.o_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        hs = C // self.n_head
-        q = self.q_proj(x).view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.k_proj(x).view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = self.v_proj(x).view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        return self.o_proj(y)
-
-
-class MLP(nn.Module):
-    def __init__(self, config: TinyLMConfig):
-        super().__init__()
-        self.up_proj = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.down_proj = nn.Linear(config.d_ff, config.d_model, bias=False)
-
-    def forward(self, x):
-        return self.down_proj(F.gelu(self.up_proj(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, config: TinyLMConfig):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.d_model)
-        self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.d_model)
-        self.mlp = MLP(config)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class TinyCausalLM(nn.Module):
-    def __init__(self, config: TinyLMConfig):
-        super().__init__()
-        self.config = config
-        self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
-        self.pos_emb = nn.Embedding(config.max_seq_len, config.d_model)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.d_model)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-
-    def forward(self, tokens):
-        T = tokens.shape[1]
-        positions = torch.arange(T, device=tokens.device)
-        x = self.tok_emb(tokens) + self.pos_emb(positions)  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)
-        return self.lm_head(self.ln_f(x))  # (B, T, vocab)
-
-
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj")
-
-
-def _symbols_and_separator(batch_size, n_symbols, vocab_size, generator):
-    symbols = torch.randint(0, vocab_size - 1, (batch_size, n_symbols), generator=generator)
-    separator = torch.full((batch_size, 1), vocab_size - 1)
-    return symbols, separator
-
-
-def _with_mask(prompt_and_separator, answer):
-    tokens = torch.cat([prompt_and_separator, answer], dim=1)  # (B, 2n+1)
-    answer_mask = torch.zeros_like(tokens, dtype=torch.bool)
-    answer_mask[:, -answer.shape[1]:] = True  # the loss counts the answer tokens only
-    return tokens, answer_mask
-
-
-def copy_task(batch_size, n_symbols=8, vocab_size=16, generator=None):
-    """`x1 .. xn SEP x1 .. xn`: the pretraining task."""
-    symbols, separator = _symbols_and_separator(batch_size, n_symbols, vocab_size, generator)
-    return _with_mask(torch.cat([symbols, separator], dim=1), symbols)
-
-
-def reverse_task(batch_size, n_symbols=8, vocab_size=16, generator=None):
-    """`x1 .. xn SEP xn .. x1`: a harder fine-tuning task (to explore)."""
-    symbols, separator = _symbols_and_separator(batch_size, n_symbols, vocab_size, generator)
-    return _with_mask(torch.cat([symbols, separator], dim=1), symbols.flip(1))
-
-
-def shift_task(batch_size, n_symbols=8, vocab_size=16, generator=None):
-    """`x1 .. xn SEP x1+1 .. xn+1` (mod the number of symbols)."""
-    symbols, separator = _symbols_and_separator(batch_size, n_symbols, vocab_size, generator)
-    return _with_mask(torch.cat([symbols, separator], dim=1), (symbols + 1) % (vocab_size - 1))
-
-
-def language_model_loss(model, tokens, answer_mask):
-    """Mean next-token cross-entropy over the answer tokens."""
-    logits = model(tokens[:, :-1])  # (B, T-1, vocab): position t predicts token t+1
-    targets = tokens[:, 1:].masked_fill(~answer_mask[:, 1:], -100)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+# %% [provided id=model include=../../reference/qlora/model.py::TinyLMConfig,CausalSelfAttention,MLP,Block,TinyCausalLM,LORA_TARGETS,_symbols_and_separator,_with_mask,copy_task,reverse_task,shift_task,language_model_loss]
 
 # %% [markdown]
 # ## 1. NF4: a 4-bit code for normal weights (25 points)
@@ -207,6 +96,8 @@ def language_model_loss(model, tokens, answer_mask):
 # must match bitsandbytes' to 1e-6: the first values are -1.0, -0.6962, -0.5251, ...
 
 # %% [solution id=nf4_code]
+# Differs from reference/qlora/nf4.py on purpose: NF4_CODE falls back to None while nf4_code
+# is not written, so that the later cells still run.
 def nf4_code(offset: float = 0.9677083) -> torch.Tensor:
     """The 16 NF4 values, ascending, float32, in [-1, 1] with an exact zero at index 7."""
     ### BEGIN SOLUTION
@@ -277,6 +168,8 @@ if NF4_CODE is not None:
 # `index_select`) take half the memory of `int64`.
 
 # %% [solution id=quantize_nf4]
+# Copy of reference/qlora/nf4.py::quantize_nf4,dequantize_nf4.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
     """NF4-quantize `w` block by block: (packed uint8 of ceil(numel / 2) bytes, absmax float32
     of ceil(numel / blocksize) blocks)."""
@@ -385,33 +278,7 @@ if NF4_CODE is not None:
 # in its 8-bit "dynamic" floating-point code (more codes near zero); we use a plain symmetric
 # int8 grid. The error on absmax stays far below 1% either way, which the weights barely notice.
 
-# %% [solution id=double_quant]
-def double_quantize(absmax: torch.Tensor, blocksize: int = 256):
-    """(q int8 like absmax, scale float32 per block of `blocksize`, offset float32 0-dim)."""
-    ### BEGIN SOLUTION
-    absmax = absmax.reshape(-1).to(torch.float32)  # (n,)
-    n = absmax.numel()
-    offset = absmax.mean()  # 0-dim
-    centered = absmax - offset  # (n,) both signs
-    n_blocks = math.ceil(n / blocksize)
-    blocks = F.pad(centered, (0, n_blocks * blocksize - n)).view(n_blocks, blocksize)  # (n_blocks, blocksize)
-    scale = blocks.abs().amax(dim=1) / 127  # (n_blocks,)
-    divisor = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant block: q = 0
-    q = torch.round(blocks / divisor[:, None]).clamp_(-127, 127)  # round half to even
-    return q.reshape(-1)[:n].to(torch.int8), scale, offset
-    ### END SOLUTION
-
-
-def double_dequantize(q: torch.Tensor, scale: torch.Tensor, offset, blocksize: int = 256) -> torch.Tensor:
-    """absmax ≈ q * scale[block] + offset, float32 of q's length."""
-    ### BEGIN SOLUTION
-    n = q.numel()
-    n_blocks = scale.numel()
-    if n_blocks != math.ceil(n / blocksize):
-        raise ValueError(f"{n_blocks} scales do not fit {n} values in blocks of {blocksize}")
-    blocks = F.pad(q.reshape(-1).to(torch.float32), (0, n_blocks * blocksize - n)).view(n_blocks, blocksize)
-    return (blocks * scale[:, None] + offset).reshape(-1)[:n]
-    ### END SOLUTION
+# %% [solution id=double_quant include=../../reference/qlora/double_quant.py]
 
 # %%
 if NF4_CODE is not None:
@@ -447,60 +314,7 @@ if NF4_CODE is not None:
 # (`(out_features, r)`), created in the base weight's dtype and device, and keep the base layer
 # as `self.base`.
 
-# %% [solution id=lora]
-class LoRALinear(nn.Module):
-    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0):
-        super().__init__()
-        ### BEGIN SOLUTION
-        if r <= 0:
-            raise ValueError(f"LoRA rank r must be positive, got {r}")
-        self.base = base
-        for parameter in self.base.parameters():
-            parameter.requires_grad_(False)  # the pretrained weight is frozen
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.r, self.alpha = r, alpha
-        self.scaling = alpha / r
-        factory = {"dtype": base.weight.dtype, "device": base.weight.device}
-        self.lora_A = nn.Parameter(torch.empty(r, self.in_features, **factory))  # (r, in)
-        self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, **factory))  # (out, r): starts at ΔW = 0
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # nn.Linear's own initialisation
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.merged = False
-        ### END SOLUTION
-
-    def delta_weight(self) -> torch.Tensor:
-        """ΔW = (alpha / r) B @ A, (out, in)."""
-        ### BEGIN SOLUTION
-        return (self.lora_B @ self.lora_A) * self.scaling
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        out = self.base(x)
-        if self.merged:  # ΔW already lives in base.weight
-            return out
-        # Dropout acts on the adapter's input only: the frozen path sees x unchanged.
-        update = F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)  # (..., out)
-        return out + update * self.scaling
-        ### END SOLUTION
-
-    @torch.no_grad()
-    def merge(self):
-        """Fold ΔW into the base weight: inference then costs one matmul, as without LoRA."""
-        ### BEGIN SOLUTION
-        if not self.merged:
-            self.base.weight += self.delta_weight().to(self.base.weight.dtype)
-            self.merged = True
-        ### END SOLUTION
-
-    @torch.no_grad()
-    def unmerge(self):
-        """Take ΔW back out of the base weight (to keep training, or to swap adapters)."""
-        ### BEGIN SOLUTION
-        if self.merged:
-            self.base.weight -= self.delta_weight().to(self.base.weight.dtype)
-            self.merged = False
-        ### END SOLUTION
+# %% [solution id=lora include=../../reference/qlora/lora.py]
 
 # %% [markdown]
 # How few parameters train? For a 4096 × 4096 projection (a 7B model's attention), rank 16:
@@ -539,6 +353,8 @@ print(f"full fine-tune: {d * d:,} trainable; LoRA r={r}: {r * (d + d):,} ({r * 2
 # correct too, and meets the GPU target.
 
 # %% [solution id=qlora]
+# Copy of reference/qlora/qlora.py::DEQUANT_CHUNK,NF4Matmul,QLoRALinear.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 DEQUANT_CHUNK = 1 << 22  # values dequantized at once: 16 MiB of int32 indices and of float32 values
 
 
@@ -651,6 +467,8 @@ class QLoRALinear(nn.Module):
 # `trainable_parameters(model)` counts the parameters the optimizer will update.
 
 # %% [solution id=inject]
+# Copy of reference/qlora/qlora.py::inject_lora,trainable_parameters.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize: bool = False) -> nn.Module:
     """Freeze `model` and wrap each nn.Linear named in `target_modules` in a (Q)LoRA adapter."""
     ### BEGIN SOLUTION
@@ -779,6 +597,8 @@ with torch.no_grad():
 # fine-tuning: try 1e-2.
 
 # %% [solution id=finetune]
+# Copy of reference/qlora/finetune.py::finetune: that file imports relatively, so it cannot be
+# included whole, and an include of finetune alone would drop its END SOLUTION line.
 def finetune(model, make_batch, *, steps=60, batch_size=64, lr=1e-2, r=8, alpha=16, quantize=True,
              target_modules=LORA_TARGETS, generator=None):
     """Wrap `model`'s target layers in (Q)LoRA adapters, in place, and train only the adapters

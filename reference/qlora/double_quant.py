@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 def double_quantize(absmax: torch.Tensor, blocksize: int = 256):
     """(q int8, scale float32 per block of `blocksize`, offset float32 0-dim)."""
+    ### BEGIN SOLUTION
     absmax = absmax.reshape(-1).to(torch.float32)  # (n,)
     n = absmax.numel()
     offset = absmax.mean()  # 0-dim
@@ -28,13 +29,16 @@ def double_quantize(absmax: torch.Tensor, blocksize: int = 256):
     divisor = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant block: q = 0
     q = torch.round(blocks / divisor[:, None]).clamp_(-127, 127)  # round half to even
     return q.reshape(-1)[:n].to(torch.int8), scale, offset
+    ### END SOLUTION
 
 
 def double_dequantize(q: torch.Tensor, scale: torch.Tensor, offset, blocksize: int = 256) -> torch.Tensor:
     """absmax ≈ q * scale[block] + offset, float32 of q's length."""
+    ### BEGIN SOLUTION
     n = q.numel()
     n_blocks = scale.numel()
     if n_blocks != math.ceil(n / blocksize):
         raise ValueError(f"{n_blocks} scales do not fit {n} values in blocks of {blocksize}")
     blocks = F.pad(q.reshape(-1).to(torch.float32), (0, n_blocks * blocksize - n)).view(n_blocks, blocksize)
     return (blocks * scale[:, None] + offset).reshape(-1)[:n]
+    ### END SOLUTION

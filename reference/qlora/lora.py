@@ -22,6 +22,7 @@ import torch.nn.functional as F
 class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0):
         super().__init__()
+        ### BEGIN SOLUTION
         if r <= 0:
             raise ValueError(f"LoRA rank r must be positive, got {r}")
         self.base = base
@@ -36,29 +37,38 @@ class LoRALinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # nn.Linear's own initialisation
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
+        ### END SOLUTION
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = (alpha / r) B @ A, (out, in)."""
+        ### BEGIN SOLUTION
         return (self.lora_B @ self.lora_A) * self.scaling
+        ### END SOLUTION
 
     def forward(self, x):
+        ### BEGIN SOLUTION
         out = self.base(x)
         if self.merged:  # ΔW already lives in base.weight
             return out
         # Dropout acts on the adapter's input only: the frozen path sees x unchanged.
         update = F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)  # (..., out)
         return out + update * self.scaling
+        ### END SOLUTION
 
     @torch.no_grad()
     def merge(self):
         """Fold ΔW into the base weight: inference then costs one matmul, as without LoRA."""
+        ### BEGIN SOLUTION
         if not self.merged:
             self.base.weight += self.delta_weight().to(self.base.weight.dtype)
             self.merged = True
+        ### END SOLUTION
 
     @torch.no_grad()
     def unmerge(self):
         """Take ΔW back out of the base weight (to keep training, or to swap adapters)."""
+        ### BEGIN SOLUTION
         if self.merged:
             self.base.weight -= self.delta_weight().to(self.base.weight.dtype)
             self.merged = False
+        ### END SOLUTION
