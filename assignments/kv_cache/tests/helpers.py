@@ -2,16 +2,17 @@
 
 Independent implementations the public tests assert against (plain attention from a mask
 built position by position, greedy decoding by full recompute one prompt at a time),
-seeded input builders, the tolerances, and the GPU timer of the perf test. Nothing here
-decides a score: the values go to `check`.
+seeded input builders, the tolerances, and the perf case, timed with the shared
+`autograder.harness.perf.time_interleaved`. Nothing here decides a score: the values go to
+`check`.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 
 import torch
+from autograder.harness.perf import skip_without_gpu, time_interleaved
 
 # The CPU models are tiny: one thread is the fastest, and it does not fight other processes.
 torch.set_num_threads(1)
@@ -101,55 +102,6 @@ def dense_attention_by_sequence(q, keys, values):
     return torch.stack(outputs)
 
 
-# --- timing on a GPU ------------------------------------------------------------------------
-
-def skip_without_gpu():
-    import pytest
-
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU: decode speed is measured only on the grading GPU")
-
-
-def time_interleaved(functions, *, rounds=9, warmup=2, max_spread=0.1, attempts=3):
-    """Median seconds of each of `functions` (name -> callable) on the GPU, timed alternately.
-
-    Warm-up first (it also runs every sequence length once, so no attention plan is built
-    inside a timed call); then each round times every function with CUDA events, rotating
-    which one goes first. The spread is the interquartile range over the median, the larger
-    of "student" and "baseline". A run wider than `max_spread` is measured again, up to
-    `attempts` times; the least noisy attempt is returned. Returns ({name: seconds}, spread).
-    """
-    names = list(functions)
-    for _ in range(warmup):
-        for fn in functions.values():
-            fn()
-    torch.cuda.synchronize()
-    best = None
-    for _ in range(attempts):
-        events = {name: [] for name in names}
-        for round_index in range(rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                functions[name]()
-                end.record()
-                events[name].append((start, end))
-        torch.cuda.synchronize()
-        medians, spreads = {}, {}
-        for name, pairs in events.items():
-            seconds = sorted(start.elapsed_time(end) / 1e3 for start, end in pairs)
-            quartiles = statistics.quantiles(seconds, n=4)
-            medians[name] = statistics.median(seconds)
-            spreads[name] = (quartiles[2] - quartiles[0]) / medians[name]
-        spread = max(spreads[name] for name in ("student", "baseline") if name in spreads)
-        if best is None or spread < best[1]:
-            best = (medians, spread)
-        if spread <= max_spread:
-            break
-    return best
-
-
 # --- the perf case (hidden test_perf.py and bench/gpu_kv_cache.py call this) ------------------
 
 PERF_MODEL = dict(vocab_size=4096, n_layer=4, n_head=16, n_kv_head=4, n_embd=1024)
@@ -182,7 +134,7 @@ def decode_speed(impl, check, seed, *, dtype=PERF_DTYPE, context=PERF_CONTEXT, n
         medians, spread = time_interleaved({
             "student": lambda: impl.generate(gpt, [prompt], new_tokens),
             "baseline": lambda: greedy_by_recompute(gpt, [prompt], new_tokens),
-        }, rounds=rounds)
+        }, rounds=rounds, warmup=2, max_spread=0.1, attempts=3, device="cuda")
     student_s, baseline_s = medians["student"] / new_tokens, medians["baseline"] / new_tokens
     details = {"cached ms/token": student_s * 1e3, "recompute ms/token": baseline_s * 1e3,
                "context": float(context), "new tokens": float(new_tokens)}
