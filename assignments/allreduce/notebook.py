@@ -68,30 +68,7 @@ import torch.nn as nn
 # return tensor                      # holds the result, whatever its layout
 # ```
 
-# %% [provided id=plumbing]
-OPS = ("sum", "avg")
-
-
-def check_op(op: str, tensor: torch.Tensor) -> None:
-    """Fail early, on every rank, before a single message is sent."""
-    if op not in OPS:
-        raise ValueError(f"op must be one of {OPS}, got {op!r}")
-    if op == "avg" and not tensor.is_floating_point():
-        raise TypeError(f"op='avg' needs a floating-point tensor, got {tensor.dtype}")
-
-
-@contextlib.contextmanager
-def flat_view(tensor: torch.Tensor):
-    """Yield a 1-D contiguous tensor holding `tensor`'s elements.
-
-    For a contiguous tensor it is a view: writes land in `tensor` directly. Otherwise it is a
-    contiguous copy, copied back into `tensor` when the block ends. (`tensor.reshape(-1)`
-    would also copy a non-contiguous tensor, silently, and the result would be lost.)
-    """
-    buffer = tensor if tensor.is_contiguous() else tensor.contiguous()
-    yield buffer.view(-1)  # (n,)
-    if buffer is not tensor:
-        tensor.copy_(buffer)
+# %% [provided id=plumbing include=../../reference/allreduce/common.py::OPS,check_op,flat_view]
 
 # %% [markdown]
 # ## Point-to-point messages, and a world to try them in
@@ -210,6 +187,8 @@ print(run_in_world(hello, 4, "ring of 4"))
 # carries everything.
 
 # %% [solution id=naive]
+# Copy of reference/allreduce/naive.py::naive_all_reduce.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def naive_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     ### BEGIN SOLUTION
     check_op(op, tensor)
@@ -278,6 +257,8 @@ print(run_in_world(try_all_reduce, 3, naive_all_reduce, 4))
 # one chunk, and that the total over all ranks is exactly 2(w−1)·n.
 
 # %% [solution id=ring]
+# Copy of reference/allreduce/ring.py::ring_all_reduce.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def ring_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     ### BEGIN SOLUTION
     check_op(op, tensor)
@@ -344,6 +325,8 @@ print(run_in_world(try_all_reduce, 5, ring_all_reduce, 3, "avg"))  # n < w: empt
 # costs n in and n out for each of the rem pairs.
 
 # %% [solution id=recursive_doubling]
+# Copy of reference/allreduce/recursive_doubling.py::recursive_doubling_all_reduce.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def recursive_doubling_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     ### BEGIN SOLUTION
     check_op(op, tensor)
@@ -416,6 +399,8 @@ print(run_in_world(try_all_reduce, 5, recursive_doubling_all_reduce, 2))
 # `tree_broadcast` to copy rank 0's parameters to everyone.
 
 # %% [solution id=tree]
+# Copy of reference/allreduce/tree.py::tree_reduce,tree_broadcast,tree_all_reduce.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 def tree_reduce(flat: torch.Tensor) -> None:
     """Sum `flat` over all ranks into rank 0's `flat` (other ranks' are left partial)."""
     ### BEGIN SOLUTION
@@ -510,6 +495,8 @@ print(run_in_world(try_all_reduce, 8, tree_all_reduce, 2, "avg"))
 # ring is blocking, so here everything happens after backward.)
 
 # %% [solution id=ddp]
+# Copy of reference/allreduce/ddp.py::Bucket,BucketedDDP,_group_by_dtype,_unflatten_into,_make_buckets.
+# An include would stop at the last statement and drop the END SOLUTION line after it.
 @dataclasses.dataclass
 class Bucket:
     parameters: list  # the parameters whose gradients share this buffer, in buffer order
