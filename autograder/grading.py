@@ -191,6 +191,9 @@ class _Runner:
             only = self.config_dir / f"only-{self.runs}.txt"
             only.write_text("\n".join(nodeids) + "\n")
             argv += ["--only", f"/grader/config/{only.name}"]
+            # Only the files holding those tests are collected (and imported).
+            for test_file in sorted({nodeid.split("::")[0] for nodeid in nodeids}):
+                argv += ["--target", f"/grader/tests/{test_file}"]
         for path in extra_paths:
             argv += ["--path", path]
         resources = self.assignment.resources

@@ -66,8 +66,8 @@ def test_os_exit_at_import_fails_every_test_and_grader_survives(tmp_path, exampl
     result = submit(tmp_path, example_package, "import os\nos._exit(0)\n", CORRECT_ADD)
     assert result["status"] == "graded"
     assert result["score"] == 0
-    messages = " ".join(t["message"] for t in result["tests"])
-    assert "died during this test" in messages and "retries ran out" in messages
+    assert all(t["status"] == "error" and "died during this test" in t["message"] for t in result["tests"]
+               if t["status"] != "not-measured"), [t["message"] for t in result["tests"]]
 
 
 def test_pytest_skip_in_submission_fails_the_skipped_tests(tmp_path, example_package):
@@ -149,7 +149,8 @@ def test_nan_output_fails_with_a_clear_reason(tmp_path, example_package):
             return x * float("nan")
     """)
     assert part_score(result, "softmax") == 0
-    assert all("NaN" in t["message"] for t in part_tests(result, "softmax"))
+    hidden = [t for t in part_tests(result, "softmax") if t["hidden"]]
+    assert hidden and all("NaN" in t["message"] for t in hidden), [t["message"] for t in hidden]
 
 
 def test_forbidden_call_scores_zero_on_its_part_only(tmp_path, example_package):
