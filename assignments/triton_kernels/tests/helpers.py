@@ -2,16 +2,17 @@
 
 Everything here runs inside the sandbox: it builds inputs, computes independent torch
 references for the public tests' own assertions, counts Triton launches and times kernels on
-a GPU. It never decides a score: the values go to `check`.
+a GPU with the shared `autograder.harness.perf.time_interleaved`. It never decides a score:
+the values go to `check`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 
 import torch
+from autograder.harness.perf import skip_without_gpu, time_interleaved
 
 ON_GPU = torch.cuda.is_available()
 
@@ -96,62 +97,6 @@ def count_triton_launches():
                 cls.run = original
             else:
                 del cls.run
-
-
-# --- timing on a GPU ----------------------------------------------------------------------
-
-L2_FLUSH_BYTES = 256 * 2**20  # several times the H200's 60 MB L2
-
-
-def time_interleaved(functions, *, rounds=50, warmup=5, max_spread=0.05, attempts=3):
-    """Median seconds of each of `functions` (name -> callable) on the GPU, timed alternately.
-
-    Warm-up first (compilation and autotuning happen there); then each round writes a 256 MB
-    buffer to flush the L2 before every timed call, times the call with CUDA events, and
-    rotates which function goes first. The spread is the interquartile range over the median,
-    the largest among "student" and "baseline". A run whose spread exceeds `max_spread` is
-    measured again, up to `attempts` times; the least noisy attempt is returned.
-    Returns ({name: median seconds}, spread).
-    """
-    names = list(functions)
-    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
-    for _ in range(warmup):
-        for fn in functions.values():
-            fn()
-    torch.cuda.synchronize()
-    best = None
-    for _ in range(attempts):
-        events = {name: [] for name in names}
-        for round_index in range(rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                flush.zero_()  # also keeps the GPU busy while the call below is launched
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                functions[name]()
-                end.record()
-                events[name].append((start, end))
-        torch.cuda.synchronize()
-        medians, spreads = {}, {}
-        for name, pairs in events.items():
-            seconds = sorted(start.elapsed_time(end) / 1e3 for start, end in pairs)
-            quartiles = statistics.quantiles(seconds, n=4)
-            medians[name] = statistics.median(seconds)
-            spreads[name] = (quartiles[2] - quartiles[0]) / medians[name]
-        spread = max(spreads[name] for name in ("student", "baseline") if name in spreads)
-        if best is None or spread < best[1]:
-            best = (medians, spread)
-        if spread <= max_spread:
-            break
-    del flush
-    return best
-
-
-def skip_without_gpu():
-    import pytest
-
-    if not ON_GPU:
-        pytest.skip("needs a CUDA GPU: performance is measured only on the grading GPU")
 
 
 # --- the perf cases (public and hidden tests call these) ------------------------------------

@@ -1,7 +1,8 @@
 """Speed on the grading GPU, each case timed against its baseline in the same run.
 
 Every case first checks a sample of the output (a fast wrong kernel scores nothing), then
-times the student's function and the baseline alternately; see helpers.time_interleaved.
+times the student's function and the baseline alternately (see
+`autograder.harness.perf.time_interleaved`).
 On a machine without a CUDA GPU these tests skip: "not measured here".
 """
 
