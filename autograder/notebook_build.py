@@ -56,6 +56,27 @@ def _markdown_text(lines: list[str]) -> str:
     return "\n".join(out).strip("\n")
 
 
+_MODULE_ONLY_IMPORT = re.compile(r"^(from \.\S* import .*|from __future__ import .*)$")
+
+
+def _end_with_trailing_comments(lines: list[str], node: ast.AST) -> int:
+    """The definition's last line, past comment lines indented into its body (a trailing
+    `### END SOLUTION` belongs to the function, though the parser ends it one line sooner)."""
+    indent = len(lines[node.lineno - 1]) - len(lines[node.lineno - 1].lstrip())
+    end = node.end_lineno
+    while end < len(lines):
+        line = lines[end]
+        stripped = line.lstrip()
+        if stripped.startswith("#") and len(line) - len(stripped) > indent:
+            end += 1
+        elif not stripped and end + 1 < len(lines) and lines[end + 1].lstrip().startswith("#") and (
+                len(lines[end + 1]) - len(lines[end + 1].lstrip()) > indent):
+            end += 1
+        else:
+            break
+    return end
+
+
 def included_source(spec: str, base: Path) -> str:
     """The text an `include=` names: a whole file, or `file::Name,Other` top-level
     definitions of it (with their decorators), in the file's order."""
@@ -65,7 +86,10 @@ def included_source(spec: str, base: Path) -> str:
         raise ValueError(f"include={spec}: no file {path}")
     text = path.read_text(encoding="utf-8")
     if not names:
-        return text.strip("\n")
+        # One notebook is one module: imports between the reference's own files and
+        # `from __future__` lines (only legal at a file's top) do not belong in a cell.
+        kept = [line for line in text.splitlines() if not _MODULE_ONLY_IMPORT.match(line)]
+        return "\n".join(kept).strip("\n")
     wanted = names.split(",")
     lines = text.splitlines()
     pieces, found = [], set()
@@ -75,7 +99,7 @@ def included_source(spec: str, base: Path) -> str:
             name = node.targets[0].id
         if name in wanted:
             start = min([node.lineno] + [decorator.lineno for decorator in getattr(node, "decorator_list", [])])
-            pieces.append("\n".join(lines[start - 1:node.end_lineno]))
+            pieces.append("\n".join(lines[start - 1:_end_with_trailing_comments(lines, node)]))
             found.add(name)
     missing = [name for name in wanted if name not in found]
     if missing:
