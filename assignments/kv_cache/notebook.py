@@ -157,45 +157,7 @@ for name, layers, kv_heads, head_dim in [("Llama-2-7B (MHA, 32 kv heads)", 32, 3
 #   with two tensors that broadcast, a `(B, 1)` column of row numbers and `pos`; mind that
 #   advanced indices separated by a slice move their dimensions to the front.
 
-# %% [solution id=kv_cache]
-# Copy of reference/kv_cache/cache.py::KVCache.
-# An include would stop at the last statement and drop the END SOLUTION line after it (and a
-# whole-file include would bring a `from __future__` import into the middle of the module).
-class KVCache(nn.Module):
-    """Keys and values of one layer for `batch` sequences of up to `max_len` positions.
-
-    The buffers are allocated once, at full size, and written in place: the slot of position
-    p is index p along dim 2. Nothing is ever concatenated, so a decoding step allocates no
-    memory and always sees tensors of the same shape.
-    """
-
-    def __init__(self, batch: int, n_kv_heads: int, max_len: int, head_dim: int,
-                 dtype: torch.dtype = torch.float32, device=None):
-        super().__init__()
-        ### BEGIN SOLUTION
-        shape = (batch, n_kv_heads, max_len, head_dim)
-        self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        ### END SOLUTION
-
-    def update(self, pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-        """Write k, v (B, n_kv_heads, T, head_dim) at positions `pos` and return the whole
-        buffers (B, n_kv_heads, max_len, head_dim).
-
-        pos (T,): the same positions for every row (a batch decoding in lockstep);
-        pos (B, T): each row's own positions (prompts of different lengths).
-        """
-        ### BEGIN SOLUTION
-        if pos.dim() == 1:
-            self.k_cache[:, :, pos] = k
-            self.v_cache[:, :, pos] = v
-        else:
-            rows = torch.arange(k.shape[0], device=pos.device)[:, None]  # (B, 1), broadcast with pos (B, T)
-            # Two index tensors around a slice: the indexed dims come first, (B, T, n_kv_heads, head_dim).
-            self.k_cache[rows, :, pos] = k.transpose(1, 2)
-            self.v_cache[rows, :, pos] = v.transpose(1, 2)
-        return self.k_cache, self.v_cache
-        ### END SOLUTION
+# %% [solution id=kv_cache include=../../reference/kv_cache/cache.py::KVCache]
 
 # %% [markdown]
 # Self-check of Part 1: a prompt of 4, one step, then per-row positions.
@@ -255,39 +217,7 @@ except NotImplementedError:
 #
 # Slicing `k[:, :, :kv_len.max()]` before the matmul saves computing scores for empty slots.
 
-# %% [solution id=attend]
-# Copy of reference/kv_cache/attention.py::attend.
-# An include would stop at the last statement and drop the END SOLUTION line after it (and a
-# whole-file include would bring a `from __future__` import into the middle of the module).
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor, kv_len) -> torch.Tensor:
-    """Attention of queries at absolute positions `q_pos` over the first `kv_len` cache slots.
-
-    q: (B, H, Lq, D). k, v: (B, Hkv, Lk, D), Lk >= kv_len, the key of position j in slot j;
-    H is a multiple of Hkv and query head h reads key/value head h // (H // Hkv).
-    q_pos: (Lq,) or (B, Lq) integer positions. kv_len: int or (B,) integer tensor.
-    Query i of row b sees key j iff j <= q_pos[b, i] and j < kv_len[b]. For a chunk that ends
-    the cache (q_pos = kv_len - Lq, ..., kv_len - 1) this is the causal mask aligned to the
-    bottom-right corner of the (Lq, kv_len) score matrix, not the top-left.
-    Returns (B, H, Lq, D) in q's dtype; the softmax runs in float32.
-    """
-    ### BEGIN SOLUTION
-    B, H, Lq, D = q.shape
-    Hkv = k.shape[1]
-    group = H // Hkv
-    kv_len = torch.as_tensor(kv_len, device=q.device).expand(B)  # (B,)
-    n_keys = int(kv_len.max())
-    k, v = k[:, :, :n_keys], v[:, :, :n_keys]  # slots past every row's kv_len hold nothing to see
-    # Group the query heads by the key/value head they share: no copy of k or v per query head.
-    q = q.reshape(B, Hkv, group, Lq, D)                                        # (B, Hkv, g, Lq, D)
-    scores = q @ k[:, :, None].transpose(-2, -1) / math.sqrt(D)               # (B, Hkv, g, Lq, n_keys)
-    key_pos = torch.arange(n_keys, device=q.device)                            # (n_keys,)
-    q_pos = q_pos.expand(B, Lq)                                                # (B, Lq)
-    visible = (key_pos <= q_pos[:, :, None]) & (key_pos < kv_len[:, None, None])  # (B, Lq, n_keys)
-    scores = scores.masked_fill(~visible[:, None, None], float("-inf"))
-    weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
-    out = weights @ v[:, :, None]                                              # (B, Hkv, g, Lq, D)
-    return out.reshape(B, H, Lq, D)
-    ### END SOLUTION
+# %% [solution id=attend include=../../reference/kv_cache/attention.py::attend]
 
 # %% [markdown]
 # Self-check of Part 2: prefilling a prompt in chunks of 1, 3 and 5 must give the logits of one
@@ -355,66 +285,7 @@ except NotImplementedError:
 # Return one list of Python ints per prompt, and with `return_logits` also the float32 logits
 # each token was chosen from, stacked to `(B, max_new_tokens, vocab)`.
 
-# %% [solution id=generate]
-# Copy of reference/kv_cache/generate.py::generate.
-# An include would stop at the last statement and drop the END SOLUTION line after it (and a
-# whole-file include would bring a `from __future__` import into the middle of the module).
-@torch.no_grad()
-def generate(model, prompts: list[list[int]], max_new_tokens: int, use_cache: bool = True,
-             return_logits: bool = False):
-    """Greedy decoding of every prompt (a list of token ids, at least one) in one batch.
-
-    Returns the `max_new_tokens` new tokens of each prompt (a list of lists of int); with
-    `return_logits`, also the logits each new token was chosen from, (B, max_new_tokens, vocab)
-    float32. With `use_cache=False`, every step recomputes the whole sequences (the oracle).
-
-    Layout: prompts are right-padded into one (B, L) batch, and every row keeps its own
-    length. Row b's new token goes to position lengths[b], in the token buffer and in the
-    cache, so its keys stay contiguous from 0 and its padding is never attended: in the
-    prefill, causality hides the padding after the prompt; later, each step overwrites the
-    next padding slot, and kv_len = lengths hides the rest.
-    """
-    ### BEGIN SOLUTION
-    device = model.tok_emb.weight.device
-    B = len(prompts)
-    lengths = torch.tensor([len(prompt) for prompt in prompts], device=device)  # (B,)
-    L = int(lengths.max())
-    tokens = torch.zeros(B, L + max_new_tokens, dtype=torch.long, device=device)  # right-padded with 0
-    for row, prompt in enumerate(prompts):
-        tokens[row, :len(prompt)] = torch.tensor(prompt, dtype=torch.long)
-    rows = torch.arange(B, device=device)
-
-    if use_cache:
-        config = model.config
-        caches = [KVCache(B, config.n_kv_head, L + max_new_tokens, config.head_dim,
-                          dtype=model.tok_emb.weight.dtype, device=device) for _ in range(config.n_layer)]
-        # Prefill: all prompts at positions 0..L-1 in one pass.
-        logits = model(tokens[:, :L], pos=torch.arange(L, device=device), caches=caches, kv_len=L)
-    else:
-        logits = model(tokens[:, :L])
-    step_logits = logits[rows, lengths - 1]  # (B, vocab): each row's last real token, not column L-1
-
-    chosen = []
-    for step in range(max_new_tokens):
-        chosen.append(step_logits)
-        next_token = step_logits.argmax(dim=-1)  # (B,)
-        tokens[rows, lengths] = next_token
-        lengths = lengths + 1
-        if step == max_new_tokens - 1:
-            break
-        if use_cache:
-            pos = (lengths - 1)[:, None]  # (B, 1): every row at its own position
-            step_logits = model(next_token[:, None], pos=pos, caches=caches, kv_len=lengths)[:, -1]
-        else:
-            step_logits = model(tokens[:, :int(lengths.max())])[rows, lengths - 1]
-
-    new_tokens = [tokens[row, len(prompt):len(prompt) + max_new_tokens].tolist() for row, prompt in enumerate(prompts)]
-    if not return_logits:
-        return new_tokens
-    vocab = model.config.vocab_size
-    logits_out = torch.stack(chosen, dim=1) if chosen else torch.zeros(B, 0, vocab, device=device)
-    return new_tokens, logits_out
-    ### END SOLUTION
+# %% [solution id=generate include=../../reference/kv_cache/generate.py::generate]
 
 # %% [markdown]
 # Self-check of Part 3: the batch must decode exactly as each prompt does alone, by full recompute
@@ -541,110 +412,7 @@ if plt is not None:
 # it before, and a padded table entry points at someone else's block. (Real systems do this
 # gather inside the attention kernel, reading the blocks in place.)
 
-# %% [solution id=paged]
-# Copy of reference/kv_cache/paged.py::PagedKVCache,paged_attention.
-# An include would stop at the last statement and drop the END SOLUTION line after it (and a
-# whole-file include would bring a `from __future__` import into the middle of the module).
-class PagedKVCache:
-    """Keys and values of many sequences in `num_blocks` blocks of `block_size` positions.
-
-    Position p of a sequence lives in block table[p // block_size], slot p % block_size. A
-    sequence holds ceil(length / block_size) blocks, taken when its first position in them
-    is appended and returned to the pool by `free`. The allocator hands out the
-    lowest-numbered free block first, so block tables are deterministic.
-    """
-
-    def __init__(self, num_blocks: int, block_size: int, n_kv_heads: int, head_dim: int,
-                 dtype: torch.dtype = torch.float32, device=None):
-        ### BEGIN SOLUTION
-        self.num_blocks, self.block_size = num_blocks, block_size
-        shape = (num_blocks, n_kv_heads, block_size, head_dim)
-        self.k_blocks = torch.zeros(shape, dtype=dtype, device=device)
-        self.v_blocks = torch.zeros(shape, dtype=dtype, device=device)
-        self.free_blocks = list(range(num_blocks))  # a min-heap of free block ids
-        self.tables: dict[int, list[int]] = {}
-        self.lengths: dict[int, int] = {}
-        ### END SOLUTION
-
-    def add_sequence(self, seq_id: int) -> None:
-        ### BEGIN SOLUTION
-        if seq_id in self.tables:
-            raise ValueError(f"sequence {seq_id} already exists")
-        self.tables[seq_id], self.lengths[seq_id] = [], 0
-        ### END SOLUTION
-
-    def append(self, seq_id: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Append k, v (n_kv_heads, T, head_dim): the sequence's next T positions. Raises
-        RuntimeError, changing nothing, when the pool has too few free blocks."""
-        ### BEGIN SOLUTION
-        table, start = self.tables[seq_id], self.lengths[seq_id]
-        end = start + k.shape[1]
-        needed = math.ceil(end / self.block_size) - len(table)
-        if needed > len(self.free_blocks):
-            raise RuntimeError(f"out of blocks: sequence {seq_id} needs {needed} more, "
-                               f"{len(self.free_blocks)} free")
-        for _ in range(needed):
-            table.append(heapq.heappop(self.free_blocks))
-        pos = torch.arange(start, end, device=self.k_blocks.device)                       # (T,)
-        blocks = torch.tensor(table, device=self.k_blocks.device)[pos // self.block_size]  # (T,)
-        slots = pos % self.block_size                                                      # (T,)
-        # Two index tensors around a slice: the indexed dim comes first, (T, n_kv_heads, head_dim).
-        self.k_blocks[blocks, :, slots] = k.transpose(0, 1)
-        self.v_blocks[blocks, :, slots] = v.transpose(0, 1)
-        self.lengths[seq_id] = end
-        ### END SOLUTION
-
-    def free(self, seq_id: int) -> None:
-        ### BEGIN SOLUTION
-        for block in self.tables.pop(seq_id):
-            heapq.heappush(self.free_blocks, block)
-        del self.lengths[seq_id]
-        ### END SOLUTION
-
-    def block_table(self, seq_id: int) -> list[int]:
-        ### BEGIN SOLUTION
-        return list(self.tables[seq_id])
-        ### END SOLUTION
-
-    def seq_len(self, seq_id: int) -> int:
-        ### BEGIN SOLUTION
-        return self.lengths[seq_id]
-        ### END SOLUTION
-
-    def num_free_blocks(self) -> int:
-        ### BEGIN SOLUTION
-        return len(self.free_blocks)
-        ### END SOLUTION
-
-
-def paged_attention(q: torch.Tensor, cache: PagedKVCache, seq_ids: list[int]) -> torch.Tensor:
-    """One decoding query per sequence against all of its cached positions.
-
-    q: (B, H, D), the newest query of sequence seq_ids[b], whose key is already appended;
-    it attends to every position 0..seq_len-1 of that sequence (at least one). H is a
-    multiple of the cache's n_kv_heads; query head h reads key/value head h // (H // Hkv).
-    Returns (B, H, D).
-    """
-    ### BEGIN SOLUTION
-    B, H, D = q.shape
-    Hkv, block_size = cache.k_blocks.shape[1], cache.block_size
-    tables = [cache.block_table(seq_id) for seq_id in seq_ids]
-    lengths = torch.tensor([cache.seq_len(seq_id) for seq_id in seq_ids], device=q.device)  # (B,)
-    n_blocks = max(len(table) for table in tables)
-    # Short tables are padded with block 0, which belongs to someone else: masked below.
-    table = torch.zeros(B, n_blocks, dtype=torch.long, device=q.device)                 # (B, n_blocks)
-    for row, blocks in enumerate(tables):
-        table[row, :len(blocks)] = torch.tensor(blocks, dtype=torch.long)
-    S = n_blocks * block_size
-    k = cache.k_blocks[table].transpose(1, 2).reshape(B, Hkv, S, D)  # (B, Hkv, S, D): position p in slot p
-    v = cache.v_blocks[table].transpose(1, 2).reshape(B, Hkv, S, D)
-    q = q.reshape(B, Hkv, H // Hkv, D)                                 # (B, Hkv, g, D)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(D)                    # (B, Hkv, g, S)
-    valid = torch.arange(S, device=q.device) < lengths[:, None]        # (B, S): the sequence's own positions
-    scores = scores.masked_fill(~valid[:, None, None], float("-inf"))
-    weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
-    return (weights @ v).reshape(B, H, D)                              # (B, Hkv, g, D) -> (B, H, D)
-    ### END SOLUTION
+# %% [solution id=paged include=../../reference/kv_cache/paged.py::PagedKVCache,paged_attention]
 
 # %% [markdown]
 # Self-check of Part 4: the block tables of the picture above, freeing and reuse, and attention

@@ -18,6 +18,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tenso
     bottom-right corner of the (Lq, kv_len) score matrix, not the top-left.
     Returns (B, H, Lq, D) in q's dtype; the softmax runs in float32.
     """
+    ### BEGIN SOLUTION
     B, H, Lq, D = q.shape
     Hkv = k.shape[1]
     group = H // Hkv
@@ -34,3 +35,4 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tenso
     weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
     out = weights @ v[:, :, None]                                              # (B, Hkv, g, Lq, D)
     return out.reshape(B, H, Lq, D)
+    ### END SOLUTION

@@ -17,9 +17,11 @@ class KVCache(nn.Module):
     def __init__(self, batch: int, n_kv_heads: int, max_len: int, head_dim: int,
                  dtype: torch.dtype = torch.float32, device=None):
         super().__init__()
+        ### BEGIN SOLUTION
         shape = (batch, n_kv_heads, max_len, head_dim)
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        ### END SOLUTION
 
     def update(self, pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
         """Write k, v (B, n_kv_heads, T, head_dim) at positions `pos` and return the whole
@@ -28,6 +30,7 @@ class KVCache(nn.Module):
         pos (T,): the same positions for every row (a batch decoding in lockstep);
         pos (B, T): each row's own positions (prompts of different lengths).
         """
+        ### BEGIN SOLUTION
         if pos.dim() == 1:
             self.k_cache[:, :, pos] = k
             self.v_cache[:, :, pos] = v
@@ -37,3 +40,4 @@ class KVCache(nn.Module):
             self.k_cache[rows, :, pos] = k.transpose(1, 2)
             self.v_cache[rows, :, pos] = v.transpose(1, 2)
         return self.k_cache, self.v_cache
+        ### END SOLUTION

@@ -22,6 +22,7 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, use_cache: bo
     prefill, causality hides the padding after the prompt; later, each step overwrites the
     next padding slot, and kv_len = lengths hides the rest.
     """
+    ### BEGIN SOLUTION
     device = model.tok_emb.weight.device
     B = len(prompts)
     lengths = torch.tensor([len(prompt) for prompt in prompts], device=device)  # (B,)
@@ -61,3 +62,4 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, use_cache: bo
     vocab = model.config.vocab_size
     logits_out = torch.stack(chosen, dim=1) if chosen else torch.zeros(B, 0, vocab, device=device)
     return new_tokens, logits_out
+    ### END SOLUTION

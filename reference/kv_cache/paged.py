@@ -20,6 +20,7 @@ class PagedKVCache:
 
     def __init__(self, num_blocks: int, block_size: int, n_kv_heads: int, head_dim: int,
                  dtype: torch.dtype = torch.float32, device=None):
+        ### BEGIN SOLUTION
         self.num_blocks, self.block_size = num_blocks, block_size
         shape = (num_blocks, n_kv_heads, block_size, head_dim)
         self.k_blocks = torch.zeros(shape, dtype=dtype, device=device)
@@ -27,15 +28,19 @@ class PagedKVCache:
         self.free_blocks = list(range(num_blocks))  # a min-heap of free block ids
         self.tables: dict[int, list[int]] = {}
         self.lengths: dict[int, int] = {}
+        ### END SOLUTION
 
     def add_sequence(self, seq_id: int) -> None:
+        ### BEGIN SOLUTION
         if seq_id in self.tables:
             raise ValueError(f"sequence {seq_id} already exists")
         self.tables[seq_id], self.lengths[seq_id] = [], 0
+        ### END SOLUTION
 
     def append(self, seq_id: int, k: torch.Tensor, v: torch.Tensor) -> None:
         """Append k, v (n_kv_heads, T, head_dim): the sequence's next T positions. Raises
         RuntimeError, changing nothing, when the pool has too few free blocks."""
+        ### BEGIN SOLUTION
         table, start = self.tables[seq_id], self.lengths[seq_id]
         end = start + k.shape[1]
         needed = math.ceil(end / self.block_size) - len(table)
@@ -51,20 +56,29 @@ class PagedKVCache:
         self.k_blocks[blocks, :, slots] = k.transpose(0, 1)
         self.v_blocks[blocks, :, slots] = v.transpose(0, 1)
         self.lengths[seq_id] = end
+        ### END SOLUTION
 
     def free(self, seq_id: int) -> None:
+        ### BEGIN SOLUTION
         for block in self.tables.pop(seq_id):
             heapq.heappush(self.free_blocks, block)
         del self.lengths[seq_id]
+        ### END SOLUTION
 
     def block_table(self, seq_id: int) -> list[int]:
+        ### BEGIN SOLUTION
         return list(self.tables[seq_id])
+        ### END SOLUTION
 
     def seq_len(self, seq_id: int) -> int:
+        ### BEGIN SOLUTION
         return self.lengths[seq_id]
+        ### END SOLUTION
 
     def num_free_blocks(self) -> int:
+        ### BEGIN SOLUTION
         return len(self.free_blocks)
+        ### END SOLUTION
 
 
 def paged_attention(q: torch.Tensor, cache: PagedKVCache, seq_ids: list[int]) -> torch.Tensor:
@@ -75,6 +89,7 @@ def paged_attention(q: torch.Tensor, cache: PagedKVCache, seq_ids: list[int]) ->
     multiple of the cache's n_kv_heads; query head h reads key/value head h // (H // Hkv).
     Returns (B, H, D).
     """
+    ### BEGIN SOLUTION
     B, H, D = q.shape
     Hkv, block_size = cache.k_blocks.shape[1], cache.block_size
     tables = [cache.block_table(seq_id) for seq_id in seq_ids]
@@ -93,3 +108,4 @@ def paged_attention(q: torch.Tensor, cache: PagedKVCache, seq_ids: list[int]) ->
     scores = scores.masked_fill(~valid[:, None, None], float("-inf"))
     weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
     return (weights @ v).reshape(B, H, D)                              # (B, Hkv, g, D) -> (B, H, D)
+    ### END SOLUTION
