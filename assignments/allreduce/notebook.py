@@ -186,28 +186,7 @@ print(run_in_world(hello, 4, "ring of 4"))
 # still need rank 0's own contribution. Rank 0 sends and receives (w−1)·n elements: its link
 # carries everything.
 
-# %% [solution id=naive]
-# Copy of reference/allreduce/naive.py::naive_all_reduce.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def naive_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    ### BEGIN SOLUTION
-    check_op(op, tensor)
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    with flat_view(tensor) as flat:  # (n,)
-        if rank == 0:
-            incoming = torch.empty_like(flat)
-            for source in range(1, world_size):  # a fixed order: the same sum on every run
-                dist.recv(incoming, src=source)
-                flat += incoming
-            if op == "avg":
-                flat /= world_size  # before sending, so every rank gets the same bits
-            for destination in range(1, world_size):
-                dist.send(flat, dst=destination)
-        else:
-            dist.send(flat, dst=0)
-            dist.recv(flat, src=0)
-    return tensor
-    ### END SOLUTION
+# %% [solution id=naive include=../../reference/allreduce/naive.py::naive_all_reduce]
 
 # %% [markdown]
 # Try it: every rank contributes `rank + 1`, so the sum over 3 ranks is 6 everywhere.
@@ -256,45 +235,7 @@ print(run_in_world(try_all_reduce, 3, naive_all_reduce, 4))
 # Each rank sends 2(w−1) chunks: the grader checks that this is 2(w−1)/w·n elements, give or take
 # one chunk, and that the total over all ranks is exactly 2(w−1)·n.
 
-# %% [solution id=ring]
-# Copy of reference/allreduce/ring.py::ring_all_reduce.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def ring_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    ### BEGIN SOLUTION
-    check_op(op, tensor)
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    right, left = (rank + 1) % world_size, (rank - 1) % world_size
-    with flat_view(tensor) as flat:  # (n,)
-        # w chunks whose sizes differ by at most one; some are empty when n < w.
-        chunks = torch.tensor_split(flat, world_size)
-        incoming = torch.empty_like(chunks[0])  # the largest chunk is the first
-
-        def exchange(send_index: int, receive_index: int):
-            """Send one chunk right while receiving one from the left; return what came."""
-            received = incoming[: chunks[receive_index].numel()]
-            # Send and receive posted together, as one batch: every rank sends first, and a
-            # send around a ring waits for a receive posted after it (NCCL also runs
-            # unbatched point-to-point operations one after the other, so isend-then-recv
-            # deadlocks there).
-            requests = dist.batch_isend_irecv([dist.P2POp(dist.isend, chunks[send_index], right),
-                                               dist.P2POp(dist.irecv, received, left)])
-            for request in requests:
-                request.wait()
-            return received
-
-        for step in range(world_size - 1):  # reduce-scatter
-            receive_index = (rank - step - 1) % world_size
-            chunks[receive_index].add_(exchange((rank - step) % world_size, receive_index))
-
-        owned = chunks[(rank + 1) % world_size]  # fully summed here, and only here
-        if op == "avg":
-            owned /= world_size  # one division per element, spread over the ranks
-
-        for step in range(world_size - 1):  # all-gather
-            receive_index = (rank - step) % world_size
-            chunks[receive_index].copy_(exchange((rank + 1 - step) % world_size, receive_index))
-    return tensor
-    ### END SOLUTION
+# %% [solution id=ring include=../../reference/allreduce/ring.py::ring_all_reduce]
 
 # %%
 print(run_in_world(try_all_reduce, 4, ring_all_reduce, 6))
@@ -324,50 +265,7 @@ print(run_in_world(try_all_reduce, 5, ring_all_reduce, 3, "avg"))  # n < w: empt
 # Volume check: the p active ranks each send n elements per round for log₂p rounds, and the fold
 # costs n in and n out for each of the rem pairs.
 
-# %% [solution id=recursive_doubling]
-# Copy of reference/allreduce/recursive_doubling.py::recursive_doubling_all_reduce.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def recursive_doubling_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    ### BEGIN SOLUTION
-    check_op(op, tensor)
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    power = 1 << (world_size.bit_length() - 1)  # largest power of two <= world_size
-    remainder = world_size - power
-    with flat_view(tensor) as flat:  # (n,)
-        incoming = torch.empty_like(flat)
-
-        # Fold: ranks 0, 2, ..., 2·rem-2 give their vector to the odd rank above them.
-        if rank < 2 * remainder:
-            if rank % 2 == 0:
-                dist.send(flat, dst=rank + 1)
-            else:
-                dist.recv(incoming, src=rank - 1)
-                flat += incoming
-        # Butterfly over p virtual ranks; virtual rank v lives on real rank real(v).
-        if rank >= 2 * remainder or rank % 2 == 1:
-            virtual = rank // 2 if rank < 2 * remainder else rank - remainder
-
-            def real(v: int) -> int:
-                return 2 * v + 1 if v < remainder else v + remainder
-
-            mask = 1
-            while mask < power:
-                partner = real(virtual ^ mask)
-                request = dist.isend(flat, dst=partner)
-                dist.recv(incoming, src=partner)
-                request.wait()
-                flat += incoming  # a+b here, b+a there: the same bits, addition commutes
-                mask <<= 1
-            if op == "avg":
-                flat /= world_size
-        # Unfold: the odd ranks hand the result back.
-        if rank < 2 * remainder:
-            if rank % 2 == 1:
-                dist.send(flat, dst=rank - 1)
-            else:
-                dist.recv(flat, src=rank + 1)
-    return tensor
-    ### END SOLUTION
+# %% [solution id=recursive_doubling include=../../reference/allreduce/recursive_doubling.py::recursive_doubling_all_reduce]
 
 # %%
 print(run_in_world(try_all_reduce, 5, recursive_doubling_all_reduce, 2))
@@ -398,53 +296,7 @@ print(run_in_world(try_all_reduce, 5, recursive_doubling_all_reduce, 2))
 # the root sends ⌈log₂w⌉·n, and no rank sends more (the grader checks both). Part 5 reuses
 # `tree_broadcast` to copy rank 0's parameters to everyone.
 
-# %% [solution id=tree]
-# Copy of reference/allreduce/tree.py::tree_reduce,tree_broadcast,tree_all_reduce.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def tree_reduce(flat: torch.Tensor) -> None:
-    """Sum `flat` over all ranks into rank 0's `flat` (other ranks' are left partial)."""
-    ### BEGIN SOLUTION
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    incoming = torch.empty_like(flat)
-    mask = 1
-    while mask < world_size:
-        if rank & mask:  # my lowest set bit: hand my subtree's sum to my parent, done
-            dist.send(flat, dst=rank - mask)
-            return
-        if rank + mask < world_size:  # child rank+mask holds its subtree's sum
-            dist.recv(incoming, src=rank + mask)
-            flat += incoming
-        mask <<= 1
-    ### END SOLUTION
-
-
-def tree_broadcast(flat: torch.Tensor) -> None:
-    """Copy rank 0's `flat` into every rank's `flat`, down the binomial tree."""
-    ### BEGIN SOLUTION
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    if rank == 0:
-        mask = 1 << max(world_size - 1, 0).bit_length()  # above the largest child distance
-    else:
-        mask = rank & -rank  # lowest set bit: my parent is rank - mask
-        dist.recv(flat, src=rank - mask)
-    mask >>= 1
-    while mask > 0:  # children rank+mask, farthest (largest subtree) first
-        if rank + mask < world_size:
-            dist.send(flat, dst=rank + mask)
-        mask >>= 1
-    ### END SOLUTION
-
-
-def tree_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    ### BEGIN SOLUTION
-    check_op(op, tensor)
-    with flat_view(tensor) as flat:  # (n,)
-        tree_reduce(flat)
-        if op == "avg" and dist.get_rank() == 0:
-            flat /= dist.get_world_size()  # at the root, once: every rank receives these bits
-        tree_broadcast(flat)
-    return tensor
-    ### END SOLUTION
+# %% [solution id=tree include=../../reference/allreduce/tree.py::tree_reduce,tree_broadcast,tree_all_reduce]
 
 # %%
 print(run_in_world(try_all_reduce, 8, tree_all_reduce, 2, "avg"))
@@ -494,108 +346,7 @@ print(run_in_world(try_all_reduce, 8, tree_all_reduce, 2, "avg"))
 # moment its last gradient is ready, overlapping communication with the rest of backward. Our
 # ring is blocking, so here everything happens after backward.)
 
-# %% [solution id=ddp]
-# Copy of reference/allreduce/ddp.py::Bucket,BucketedDDP,_group_by_dtype,_unflatten_into,_make_buckets.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-@dataclasses.dataclass
-class Bucket:
-    parameters: list  # the parameters whose gradients share this buffer, in buffer order
-    buffer: torch.Tensor  # (sum of their numel,) one flat gradient buffer
-
-
-class BucketedDDP(nn.Module):
-    def __init__(self, module: nn.Module, bucket_mb: float = 25):
-        super().__init__()
-        self.module = module
-        self.require_sync = True
-        ### BEGIN SOLUTION
-        # Start identical: rank 0's parameters and buffers (e.g. running statistics) win.
-        for tensors in _group_by_dtype(list(module.parameters()) + list(module.buffers())).values():
-            flat = torch.cat([t.detach().reshape(-1) for t in tensors])  # (total numel,)
-            tree_broadcast(flat)
-            _unflatten_into(flat, [t.data for t in tensors])
-        self.buckets = _make_buckets([p for p in module.parameters() if p.requires_grad], bucket_mb)
-        ### END SOLUTION
-
-    def forward(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
-
-    @contextlib.contextmanager
-    def no_sync(self):
-        """Backward passes inside accumulate into .grad locally; nothing is sent."""
-        previous, self.require_sync = self.require_sync, False
-        try:
-            yield
-        finally:
-            self.require_sync = previous
-
-    def finish_gradient_synchronization(self) -> None:
-        """Replace every gradient by its average over the ranks (call after backward)."""
-        ### BEGIN SOLUTION
-        if not self.require_sync:
-            return
-        for bucket in self.buckets:
-            offset = 0
-            for parameter in bucket.parameters:  # pack
-                n = parameter.numel()
-                if parameter.grad is None:  # unused in this rank's forward: it contributed 0
-                    bucket.buffer[offset : offset + n].zero_()
-                else:
-                    bucket.buffer[offset : offset + n].copy_(parameter.grad.reshape(-1))
-                offset += n
-            ring_all_reduce(bucket.buffer, op="avg")
-            offset = 0
-            for parameter in bucket.parameters:  # unpack
-                n = parameter.numel()
-                average = bucket.buffer[offset : offset + n].view_as(parameter)
-                if parameter.grad is None:
-                    parameter.grad = average.clone()
-                else:
-                    parameter.grad.copy_(average)
-                offset += n
-        ### END SOLUTION
-
-
-def _group_by_dtype(tensors: list) -> dict:
-    ### BEGIN SOLUTION
-    groups = {}
-    for tensor in tensors:
-        groups.setdefault(tensor.dtype, []).append(tensor)
-    return groups
-    ### END SOLUTION
-
-
-def _unflatten_into(flat: torch.Tensor, tensors: list) -> None:
-    ### BEGIN SOLUTION
-    offset = 0
-    for tensor in tensors:
-        tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
-        offset += tensor.numel()
-    ### END SOLUTION
-
-
-def _make_buckets(parameters: list, bucket_mb: float) -> list:
-    """Greedy buckets of at most bucket_mb MiB, one dtype each, in reverse registration order:
-    backward produces the last layer's gradients first, so (in a version that overlaps
-    communication with backward) the first bucket fills first."""
-    ### BEGIN SOLUTION
-    capacity = bucket_mb * 2**20
-    buckets, current, current_bytes = [], [], 0
-    for parameter in reversed(parameters):
-        size = parameter.numel() * parameter.element_size()
-        starts_new = current and (current_bytes + size > capacity or parameter.dtype != current[0].dtype)
-        if starts_new:
-            buckets.append(current)
-            current, current_bytes = [], 0
-        current.append(parameter)
-        current_bytes += size
-    if current:
-        buckets.append(current)
-    return [
-        Bucket(group, torch.zeros(sum(p.numel() for p in group), dtype=group[0].dtype, device=group[0].device))
-        for group in buckets
-    ]
-    ### END SOLUTION
+# %% [solution id=ddp include=../../reference/allreduce/ddp.py::Bucket,BucketedDDP,_group_by_dtype,_unflatten_into,_make_buckets]
 
 # %% [markdown]
 # Check the claim: 3 ranks, each starting from a different random model, train 5 SGD steps on

@@ -32,12 +32,14 @@ class BucketedDDP(nn.Module):
         super().__init__()
         self.module = module
         self.require_sync = True
+        ### BEGIN SOLUTION
         # Start identical: rank 0's parameters and buffers (e.g. running statistics) win.
         for tensors in _group_by_dtype(list(module.parameters()) + list(module.buffers())).values():
             flat = torch.cat([t.detach().reshape(-1) for t in tensors])  # (total numel,)
             tree_broadcast(flat)
             _unflatten_into(flat, [t.data for t in tensors])
         self.buckets = _make_buckets([p for p in module.parameters() if p.requires_grad], bucket_mb)
+        ### END SOLUTION
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -53,6 +55,7 @@ class BucketedDDP(nn.Module):
 
     def finish_gradient_synchronization(self) -> None:
         """Replace every gradient by its average over the ranks (call after backward)."""
+        ### BEGIN SOLUTION
         if not self.require_sync:
             return
         for bucket in self.buckets:
@@ -74,26 +77,32 @@ class BucketedDDP(nn.Module):
                 else:
                     parameter.grad.copy_(average)
                 offset += n
+        ### END SOLUTION
 
 
 def _group_by_dtype(tensors: list) -> dict:
+    ### BEGIN SOLUTION
     groups = {}
     for tensor in tensors:
         groups.setdefault(tensor.dtype, []).append(tensor)
     return groups
+    ### END SOLUTION
 
 
 def _unflatten_into(flat: torch.Tensor, tensors: list) -> None:
+    ### BEGIN SOLUTION
     offset = 0
     for tensor in tensors:
         tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
         offset += tensor.numel()
+    ### END SOLUTION
 
 
 def _make_buckets(parameters: list, bucket_mb: float) -> list:
     """Greedy buckets of at most bucket_mb MiB, one dtype each, in reverse registration order:
     backward produces the last layer's gradients first, so (in a version that overlaps
     communication with backward) the first bucket fills first."""
+    ### BEGIN SOLUTION
     capacity = bucket_mb * 2**20
     buckets, current, current_bytes = [], [], 0
     for parameter in reversed(parameters):
@@ -110,3 +119,4 @@ def _make_buckets(parameters: list, bucket_mb: float) -> list:
         Bucket(group, torch.zeros(sum(p.numel() for p in group), dtype=group[0].dtype, device=group[0].device))
         for group in buckets
     ]
+    ### END SOLUTION

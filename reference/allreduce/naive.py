@@ -11,6 +11,7 @@ from .common import check_op, flat_view
 
 
 def naive_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    ### BEGIN SOLUTION
     check_op(op, tensor)
     rank, world_size = dist.get_rank(), dist.get_world_size()
     with flat_view(tensor) as flat:  # (n,)
@@ -27,3 +28,4 @@ def naive_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
             dist.send(flat, dst=0)
             dist.recv(flat, src=0)
     return tensor
+    ### END SOLUTION

@@ -18,6 +18,7 @@ from .common import check_op, flat_view
 
 
 def recursive_doubling_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    ### BEGIN SOLUTION
     check_op(op, tensor)
     rank, world_size = dist.get_rank(), dist.get_world_size()
     power = 1 << (world_size.bit_length() - 1)  # largest power of two <= world_size
@@ -56,3 +57,4 @@ def recursive_doubling_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torc
             else:
                 dist.recv(flat, src=rank + 1)
     return tensor
+    ### END SOLUTION

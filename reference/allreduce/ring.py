@@ -17,6 +17,7 @@ from .common import check_op, flat_view
 
 
 def ring_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    ### BEGIN SOLUTION
     check_op(op, tensor)
     rank, world_size = dist.get_rank(), dist.get_world_size()
     right, left = (rank + 1) % world_size, (rank - 1) % world_size
@@ -50,3 +51,4 @@ def ring_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
             receive_index = (rank - step) % world_size
             chunks[receive_index].copy_(exchange((rank + 1 - step) % world_size, receive_index))
     return tensor
+    ### END SOLUTION

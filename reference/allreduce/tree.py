@@ -19,6 +19,7 @@ from .common import check_op, flat_view
 
 def tree_reduce(flat: torch.Tensor) -> None:
     """Sum `flat` over all ranks into rank 0's `flat` (other ranks' are left partial)."""
+    ### BEGIN SOLUTION
     rank, world_size = dist.get_rank(), dist.get_world_size()
     incoming = torch.empty_like(flat)
     mask = 1
@@ -30,10 +31,12 @@ def tree_reduce(flat: torch.Tensor) -> None:
             dist.recv(incoming, src=rank + mask)
             flat += incoming
         mask <<= 1
+    ### END SOLUTION
 
 
 def tree_broadcast(flat: torch.Tensor) -> None:
     """Copy rank 0's `flat` into every rank's `flat`, down the binomial tree."""
+    ### BEGIN SOLUTION
     rank, world_size = dist.get_rank(), dist.get_world_size()
     if rank == 0:
         mask = 1 << max(world_size - 1, 0).bit_length()  # above the largest child distance
@@ -45,9 +48,11 @@ def tree_broadcast(flat: torch.Tensor) -> None:
         if rank + mask < world_size:
             dist.send(flat, dst=rank + mask)
         mask >>= 1
+    ### END SOLUTION
 
 
 def tree_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    ### BEGIN SOLUTION
     check_op(op, tensor)
     with flat_view(tensor) as flat:  # (n,)
         tree_reduce(flat)
@@ -55,3 +60,4 @@ def tree_all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
             flat /= dist.get_world_size()  # at the root, once: every rank receives these bits
         tree_broadcast(flat)
     return tensor
+    ### END SOLUTION
