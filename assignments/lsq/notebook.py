@@ -117,42 +117,7 @@ except ImportError:  # the figures are optional
 # the public tests use that form as an independent check. It differs from eq. 3 only at the
 # range's ends, where `torch.clamp`'s gradient counts the ends as inside.)
 
-# %% [solution id=lsq_quantize]
-# Copy of reference/lsq/quantize.py::LSQFunction,lsq_quantize.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-class LSQFunction(torch.autograd.Function):
-    """v_hat = round(clip(v / s, -qn, qp)) * s, with LSQ's gradients (paper, eq. 3)."""
-
-    @staticmethod
-    def forward(ctx, v, s, qn, qp, g):
-        ### BEGIN SOLUTION
-        v_over_s = v / s                                   # a division, not v * (1/s)
-        codes = torch.round(torch.clamp(v_over_s, -qn, qp))  # torch.round: half to even
-        ctx.save_for_backward(v_over_s, codes)
-        ctx.s_shape, ctx.qn, ctx.qp, ctx.g = s.shape, qn, qp, g
-        return codes * s
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        v_over_s, codes = ctx.saved_tensors
-        inside = (v_over_s > -ctx.qn) & (v_over_s < ctx.qp)
-        grad_v = grad_out * inside
-        # Outside the range the clamped code is exactly -qn or qp, which is the gradient there.
-        d_vhat_d_s = torch.where(inside, codes - v_over_s, codes)
-        # s was broadcast over v: its gradient sums over every element that shares it.
-        grad_s = (grad_out * d_vhat_d_s).sum_to_size(ctx.s_shape) * ctx.g
-        return grad_v, grad_s, None, None, None
-        ### END SOLUTION
-
-
-def lsq_quantize(v, s, qn, qp, g):
-    """Fake-quantize v with step size s (a tensor broadcastable to v) on the integer grid
-    [-qn, qp]; the gradient reaching s is scaled by g."""
-    ### BEGIN SOLUTION
-    return LSQFunction.apply(v, s, qn, qp, g)
-    ### END SOLUTION
+# %% [solution id=lsq_quantize include=../../reference/lsq/quantize.py::LSQFunction,lsq_quantize]
 
 # %% [markdown]
 # The picture of Part 1 (the paper's Figure 2): the staircase $\hat v(v)$ for a 2-bit signed
@@ -257,28 +222,7 @@ for batch in (8, 64):
 # `w_bits=None` or `a_bits=None` leaves that side in float (the quantizer attribute is `None`),
 # which gives the float baseline from the same code.
 
-# %% [solution id=quant_linear]
-# Copy of reference/lsq/layers.py::QuantLinear.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-class QuantLinear(nn.Linear):
-    """y = x_hat @ w_hat.T + bias, where x_hat and w_hat are LSQ-quantized; bias stays float."""
-
-    def __init__(self, in_features, out_features, bias=True, w_bits=4, a_bits=4, per_channel=False,
-                 a_signed=False):
-        super().__init__(in_features, out_features, bias=bias)
-        ### BEGIN SOLUTION
-        self.weight_quantizer = (
-            LSQQuantizer(w_bits, signed=True, per_channel=per_channel, channel_dim=0) if w_bits else None
-        )
-        self.input_quantizer = LSQQuantizer(a_bits, signed=a_signed, batch_dim=0) if a_bits else None
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        x_hat = self.input_quantizer(x) if self.input_quantizer is not None else x
-        w_hat = self.weight_quantizer(self.weight) if self.weight_quantizer is not None else self.weight
-        return F.linear(x_hat, w_hat, self.bias)
-        ### END SOLUTION
+# %% [solution id=quant_linear include=../../reference/lsq/layers.py::QuantLinear]
 
 # %% [markdown]
 # The model and the data are given (your `train_qat` uses them): a three-layer MLP built from your
@@ -388,35 +332,7 @@ with torch.no_grad():
 # The seed decides everything, so the same call gives the same model. The paper starts QAT from a
 # trained float model; on the digits training from scratch works as well and is simpler.
 
-# %% [solution id=train]
-# Copy of reference/lsq/train.py::train_qat.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def train_qat(w_bits=4, a_bits=4, epochs=20, seed=0, lr=0.1, batch_size=64, hidden=128):
-    """Train MLP(hidden, w_bits, a_bits) with SGD (momentum 0.9, cosine decay of lr to 0 over
-    every step) on shuffled mini-batches; return (model in eval mode, test accuracy)."""
-    ### BEGIN SOLUTION
-    x_train, y_train, x_test, y_test = load_digits_split()
-    torch.manual_seed(seed)                       # the initial weights
-    model = MLP(hidden=hidden, w_bits=w_bits, a_bits=a_bits)
-    shuffle = torch.Generator().manual_seed(seed)  # the order of the mini-batches
-    # The step sizes are parameters like any other: the same optimizer trains them. The
-    # optimizer may be built before the first forward, which initialises them in place.
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    steps = epochs * math.ceil(len(y_train) / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(y_train), generator=shuffle)
-        for start in range(0, len(y_train), batch_size):
-            batch = order[start:start + batch_size]
-            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
-    return model, accuracy(model, x_test, y_test)
-    ### END SOLUTION
+# %% [solution id=train include=../../reference/lsq/train.py::train_qat]
 
 # %% [markdown]
 # Train the float baseline, W4A4 and W2A2 (a few seconds each). The reference, on the seed 0,

@@ -18,15 +18,19 @@ class QuantLinear(nn.Linear):
     def __init__(self, in_features, out_features, bias=True, w_bits=4, a_bits=4, per_channel=False,
                  a_signed=False):
         super().__init__(in_features, out_features, bias=bias)
+        ### BEGIN SOLUTION
         self.weight_quantizer = (
             LSQQuantizer(w_bits, signed=True, per_channel=per_channel, channel_dim=0) if w_bits else None
         )
         self.input_quantizer = LSQQuantizer(a_bits, signed=a_signed, batch_dim=0) if a_bits else None
+        ### END SOLUTION
 
     def forward(self, x):
+        ### BEGIN SOLUTION
         x_hat = self.input_quantizer(x) if self.input_quantizer is not None else x
         w_hat = self.weight_quantizer(self.weight) if self.weight_quantizer is not None else self.weight
         return F.linear(x_hat, w_hat, self.bias)
+        ### END SOLUTION
 
 
 class MLP(nn.Module):

@@ -18,14 +18,17 @@ class LSQFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, v, s, qn, qp, g):
+        ### BEGIN SOLUTION
         v_over_s = v / s                                   # a division, not v * (1/s)
         codes = torch.round(torch.clamp(v_over_s, -qn, qp))  # torch.round: half to even
         ctx.save_for_backward(v_over_s, codes)
         ctx.s_shape, ctx.qn, ctx.qp, ctx.g = s.shape, qn, qp, g
         return codes * s
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out):
+        ### BEGIN SOLUTION
         v_over_s, codes = ctx.saved_tensors
         inside = (v_over_s > -ctx.qn) & (v_over_s < ctx.qp)
         grad_v = grad_out * inside
@@ -34,12 +37,15 @@ class LSQFunction(torch.autograd.Function):
         # s was broadcast over v: its gradient sums over every element that shares it.
         grad_s = (grad_out * d_vhat_d_s).sum_to_size(ctx.s_shape) * ctx.g
         return grad_v, grad_s, None, None, None
+        ### END SOLUTION
 
 
 def lsq_quantize(v, s, qn, qp, g):
     """Fake-quantize v with step size s (a tensor broadcastable to v) on the integer grid
     [-qn, qp]; the gradient reaching s is scaled by g."""
+    ### BEGIN SOLUTION
     return LSQFunction.apply(v, s, qn, qp, g)
+    ### END SOLUTION
 
 
 class LSQQuantizer(nn.Module):

@@ -33,6 +33,7 @@ def accuracy(model, x, y):
 def train_qat(w_bits=4, a_bits=4, epochs=20, seed=0, lr=0.1, batch_size=64, hidden=128):
     """Train MLP(hidden, w_bits, a_bits) with SGD (momentum 0.9, cosine decay of lr to 0 over
     every step) on shuffled mini-batches; return (model in eval mode, test accuracy)."""
+    ### BEGIN SOLUTION
     x_train, y_train, x_test, y_test = load_digits_split()
     torch.manual_seed(seed)                       # the initial weights
     model = MLP(hidden=hidden, w_bits=w_bits, a_bits=a_bits)
@@ -54,3 +55,4 @@ def train_qat(w_bits=4, a_bits=4, epochs=20, seed=0, lr=0.1, batch_size=64, hidd
             schedule.step()
     model.eval()
     return model, accuracy(model, x_test, y_test)
+    ### END SOLUTION
