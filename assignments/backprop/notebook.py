@@ -463,33 +463,7 @@ print("max difference from torch.optim.AdamW after 5 steps:",
 #
 # `__init__` is given (keep the parameter names: the grader sets them); write `forward`.
 
-# %% [solution id=mlp_block]
-# The same as reference/backprop/mlp.py, which imports the layers relatively and so cannot be
-# included whole; an include of MLPBlock alone would end at its last statement and drop the
-# closing END SOLUTION line.
-class MLPBlock(nn.Module):
-    """The MLP sub-block of a pre-norm transformer: y = x + W₂ · gelu(W₁ · LayerNorm(x) + b₁) + b₂."""
-
-    def __init__(self, dim, hidden_dim=None, eps=1e-5):
-        super().__init__()
-        hidden_dim = hidden_dim or 4 * dim
-        self.eps = eps
-        self.ln_weight = nn.Parameter(torch.ones(dim))
-        self.ln_bias = nn.Parameter(torch.zeros(dim))
-        # nn.Linear's default initialisation: U(−1/√fan_in, 1/√fan_in)
-        self.fc_weight = nn.Parameter(torch.empty(hidden_dim, dim).uniform_(-1, 1) / math.sqrt(dim))
-        self.fc_bias = nn.Parameter(torch.empty(hidden_dim).uniform_(-1, 1) / math.sqrt(dim))
-        self.proj_weight = nn.Parameter(torch.empty(dim, hidden_dim).uniform_(-1, 1) / math.sqrt(hidden_dim))
-        self.proj_bias = nn.Parameter(torch.empty(dim).uniform_(-1, 1) / math.sqrt(hidden_dim))
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        h = LayerNormFunction.apply(x, self.ln_weight, self.ln_bias, self.eps)  # (..., dim)
-        h = LinearFunction.apply(h, self.fc_weight, self.fc_bias)  # (..., hidden)
-        h = GELUFunction.apply(h)
-        h = LinearFunction.apply(h, self.proj_weight, self.proj_bias)  # (..., dim)
-        return x + h
-        ### END SOLUTION
+# %% [solution id=mlp_block include=../../reference/backprop/mlp.py::MLPBlock]
 
 # %% [markdown]
 # ## 8. Everything together: digits, trained by your code alone
