@@ -167,55 +167,7 @@ if NF4_CODE is not None:
 # `shape`. The index tensor for the lookup is as large as the weight: `int32` indices (with
 # `index_select`) take half the memory of `int64`.
 
-# %% [solution id=quantize_nf4]
-# Copy of reference/qlora/nf4.py::quantize_nf4,dequantize_nf4.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
-    """NF4-quantize `w` block by block: (packed uint8 of ceil(numel / 2) bytes, absmax float32
-    of ceil(numel / blocksize) blocks)."""
-    ### BEGIN SOLUTION
-    if blocksize <= 0:
-        raise ValueError(f"blocksize must be positive, got {blocksize}")
-    flat = w.detach().reshape(-1).to(torch.float32)  # (n,) in row-major order
-    n = flat.numel()
-    n_blocks = math.ceil(n / blocksize)
-    blocks = F.pad(flat, (0, n_blocks * blocksize - n)).view(n_blocks, blocksize)  # padding never raises the max
-    absmax = blocks.abs().amax(dim=1)  # (n_blocks,)
-    divisor = torch.where(absmax > 0, absmax, torch.ones_like(absmax))
-    normalized = (blocks / divisor[:, None]).reshape(-1)[:n]  # (n,) in [-1, 1]
-
-    code = NF4_CODE.to(flat.device)
-    midpoints = (code[:-1] + code[1:]) / 2  # (15,) the decision boundaries, float32
-    # The number of midpoints strictly below x is the index of the nearest code value; a value
-    # exactly on a midpoint has that midpoint not counted, so it takes the lower code.
-    codes = torch.searchsorted(midpoints, normalized).to(torch.uint8)  # (n,) in 0..15
-
-    if n % 2:
-        codes = F.pad(codes, (0, 1))  # the last low nibble stays 0
-    pairs = codes.view(-1, 2)  # (ceil(n/2), 2)
-    packed = (pairs[:, 0] << 4) | pairs[:, 1]  # first code in the high nibble
-    return packed, absmax
-    ### END SOLUTION
-
-
-def dequantize_nf4(packed: torch.Tensor, absmax: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
-    """Inverse of `quantize_nf4`: float32 tensor of `shape`, NF4_CODE[code] * absmax[block]."""
-    ### BEGIN SOLUTION
-    shape = tuple(shape)
-    n = math.prod(shape)
-    n_blocks = absmax.numel()
-    if packed.numel() != math.ceil(n / 2) or n_blocks != math.ceil(n / blocksize):
-        raise ValueError(
-            f"{packed.numel()} packed bytes and {n_blocks} absmax values do not fit shape {shape} "
-            f"with blocksize {blocksize}"
-        )
-    codes = torch.stack((packed >> 4, packed & 0x0F), dim=1).reshape(-1)  # (2 * n_bytes,) uint8
-    codes = F.pad(codes[:n], (0, n_blocks * blocksize - n))  # (n_blocks * blocksize,)
-    # index_select takes int32 indices: half the bytes of int64 for a transient the size of W.
-    values = NF4_CODE.to(packed.device).index_select(0, codes.to(torch.int32))
-    values = values.view(n_blocks, blocksize).mul_(absmax.to(torch.float32)[:, None])  # (n_blocks, blocksize)
-    return values.view(-1)[:n].view(shape)
-    ### END SOLUTION
+# %% [solution id=quantize_nf4 include=../../reference/qlora/nf4.py::quantize_nf4,dequantize_nf4]
 
 # %% [markdown]
 # How good is it? On a million N(0, 1) weights, compare NF4 with int4 (absmax-scaled `round(7x)`)
@@ -352,107 +304,7 @@ print(f"full fine-tune: {d * d:,} trainable; LoRA r={r}: {r * (d + d):,} ({r * 2
 # matrix: on a GPU that trims the peak further. Dequantizing the whole matrix at once is
 # correct too, and meets the GPU target.
 
-# %% [solution id=qlora]
-# Copy of reference/qlora/qlora.py::DEQUANT_CHUNK,NF4Matmul,QLoRALinear.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-DEQUANT_CHUNK = 1 << 22  # values dequantized at once: 16 MiB of int32 indices and of float32 values
-
-
-class NF4Matmul(torch.autograd.Function):
-    """y = x @ W^T for the frozen 4-bit weight of `layer` (no gradient for W).
-
-    Nothing of the weight is saved for backward: `ctx` keeps the layer, whose buffers already
-    hold the 4-bit weight, and backward dequantizes it a second time."""
-
-    @staticmethod
-    def forward(ctx, x, layer):
-        ### BEGIN SOLUTION
-        weight = layer.dequantized_weight(x.dtype)  # (out, in), transient
-        ctx.layer = layer
-        return F.linear(x, weight)
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        ### BEGIN SOLUTION
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            weight = ctx.layer.dequantized_weight(grad_out.dtype)  # (out, in), transient again
-            grad_x = grad_out @ weight  # (..., in)
-        return grad_x, None
-        ### END SOLUTION
-
-
-class QLoRALinear(nn.Module):
-    """A frozen NF4 copy of `base` plus a trainable LoRA adapter in `base`'s dtype."""
-
-    def __init__(self, base: nn.Linear, r: int, alpha: float, blocksize: int = 64, double_quant: bool = True):
-        super().__init__()
-        ### BEGIN SOLUTION
-        if r <= 0:
-            raise ValueError(f"LoRA rank r must be positive, got {r}")
-        weight = base.weight.detach()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.r, self.alpha, self.scaling = r, alpha, alpha / r
-        self.blocksize, self.double_quant = blocksize, double_quant
-
-        packed, absmax = quantize_nf4(weight, blocksize)
-        # Buffers, not attributes: they move with .to(device) and are saved in state_dict.
-        self.register_buffer("packed_weight", packed)  # (ceil(out*in / 2),) uint8
-        if double_quant:
-            absmax_q, absmax_scale, absmax_offset = double_quantize(absmax)
-            self.register_buffer("absmax_q", absmax_q)  # (n_blocks,) int8
-            self.register_buffer("absmax_scale", absmax_scale)  # (ceil(n_blocks / 256),) float32
-            self.register_buffer("absmax_offset", absmax_offset)  # () float32
-        else:
-            self.register_buffer("absmax", absmax)  # (n_blocks,) float32
-        if base.bias is not None:
-            self.bias = nn.Parameter(base.bias.detach().clone(), requires_grad=False)
-        else:
-            self.bias = None
-
-        factory = {"dtype": weight.dtype, "device": weight.device}
-        self.lora_A = nn.Parameter(torch.empty(r, self.in_features, **factory))  # (r, in)
-        self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, **factory))  # (out, r)
-        nn.init.kaiming_uniform_(self.lora_A, a=5 ** 0.5)
-        ### END SOLUTION
-
-    def block_absmax(self) -> torch.Tensor:
-        """The float32 absmax of every block (double-dequantized with double_quant)."""
-        ### BEGIN SOLUTION
-        if self.double_quant:
-            return double_dequantize(self.absmax_q, self.absmax_scale, self.absmax_offset)
-        return self.absmax
-        ### END SOLUTION
-
-    def dequantized_weight(self, dtype=torch.float32) -> torch.Tensor:
-        """The frozen weight (out, in) in `dtype`. Dequantized DEQUANT_CHUNK values at a time, so
-        that the int32 indices and float32 values of dequantize_nf4 never exist for the whole
-        matrix at once: the transient is the output plus a few MiB."""
-        ### BEGIN SOLUTION
-        absmax = self.block_absmax()
-        n = self.out_features * self.in_features
-        weight = torch.empty(n, dtype=dtype, device=self.packed_weight.device)  # (out * in,)
-        step = 2 * self.blocksize * max(1, DEQUANT_CHUNK // (2 * self.blocksize))  # whole blocks, an even count
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            weight[start:stop] = dequantize_nf4(
-                self.packed_weight[start // 2:(stop + 1) // 2],
-                absmax[start // self.blocksize:math.ceil(stop / self.blocksize)],
-                (stop - start,),
-                self.blocksize,
-            )
-        return weight.view(self.out_features, self.in_features)
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        out = NF4Matmul.apply(x, self)
-        if self.bias is not None:
-            out = out + self.bias.to(out.dtype)
-        update = F.linear(F.linear(x, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))  # (..., out)
-        return out + update * self.scaling
-        ### END SOLUTION
+# %% [solution id=qlora include=../../reference/qlora/qlora.py::DEQUANT_CHUNK,NF4Matmul,QLoRALinear]
 
 # %% [markdown]
 # ### 4.2 Putting adapters into a model
@@ -466,33 +318,7 @@ class QLoRALinear(nn.Module):
 #
 # `trainable_parameters(model)` counts the parameters the optimizer will update.
 
-# %% [solution id=inject]
-# Copy of reference/qlora/qlora.py::inject_lora,trainable_parameters.
-# An include would stop at the last statement and drop the END SOLUTION line after it.
-def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize: bool = False) -> nn.Module:
-    """Freeze `model` and wrap each nn.Linear named in `target_modules` in a (Q)LoRA adapter."""
-    ### BEGIN SOLUTION
-    targets = set(target_modules)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    replaced = 0
-    for parent in list(model.modules()):  # a snapshot: the new wrappers are not visited
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and name in targets:
-                adapter = QLoRALinear(child, r, alpha) if quantize else LoRALinear(child, r, alpha)
-                setattr(parent, name, adapter)
-                replaced += 1
-    if replaced == 0:
-        raise ValueError(f"no nn.Linear named any of {sorted(targets)} in the model")
-    return model
-    ### END SOLUTION
-
-
-def trainable_parameters(model: nn.Module) -> int:
-    """The number of parameters that the optimizer updates."""
-    ### BEGIN SOLUTION
-    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
-    ### END SOLUTION
+# %% [solution id=inject include=../../reference/qlora/qlora.py::inject_lora,trainable_parameters]
 
 # %% [markdown]
 # ## 5. Memory, counted in bytes (10 points)
@@ -596,30 +422,7 @@ with torch.no_grad():
 # the reference takes a few seconds). Adapters tolerate much larger learning rates than full
 # fine-tuning: try 1e-2.
 
-# %% [solution id=finetune]
-# Copy of reference/qlora/finetune.py::finetune: that file imports relatively, so it cannot be
-# included whole, and an include of finetune alone would drop its END SOLUTION line.
-def finetune(model, make_batch, *, steps=60, batch_size=64, lr=1e-2, r=8, alpha=16, quantize=True,
-             target_modules=LORA_TARGETS, generator=None):
-    """Wrap `model`'s target layers in (Q)LoRA adapters, in place, and train only the adapters
-    with AdamW on `make_batch(batch_size, generator=generator)` -> (tokens, answer_mask).
-    Returns the training loss of every step."""
-    ### BEGIN SOLUTION
-    inject_lora(model, target_modules, r, alpha, quantize=quantize)
-    # Built after inject_lora: an optimizer made before would hold the old, frozen parameters.
-    adapters = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(adapters, lr=lr, weight_decay=0.0)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        tokens, answer_mask = make_batch(batch_size, generator=generator)
-        loss = language_model_loss(model, tokens, answer_mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-    ### END SOLUTION
+# %% [solution id=finetune include=../../reference/qlora/finetune.py::finetune]
 
 # %%
 import copy

@@ -11,6 +11,7 @@ def finetune(model, make_batch, *, steps=60, batch_size=64, lr=1e-2, r=8, alpha=
     """Wrap `model`'s target layers in (Q)LoRA adapters, in place, and train only the adapters
     with AdamW on `make_batch(batch_size, generator=generator)` -> (tokens, answer_mask).
     Returns the training loss of every step."""
+    ### BEGIN SOLUTION
     inject_lora(model, target_modules, r, alpha, quantize=quantize)
     # Built after inject_lora: an optimizer made before would hold the old, frozen parameters.
     adapters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -25,3 +26,4 @@ def finetune(model, make_batch, *, steps=60, batch_size=64, lr=1e-2, r=8, alpha=
         optimizer.step()
         losses.append(loss.item())
     return losses
+    ### END SOLUTION

@@ -41,6 +41,7 @@ def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
     `blocksize` consecutive values of the row-major flattened `w`, the last block possibly
     short). A block of zeros has absmax 0 and codes 7 (the code of 0.0).
     """
+    ### BEGIN SOLUTION
     if blocksize <= 0:
         raise ValueError(f"blocksize must be positive, got {blocksize}")
     flat = w.detach().reshape(-1).to(torch.float32)  # (n,) in row-major order
@@ -62,10 +63,12 @@ def quantize_nf4(w: torch.Tensor, blocksize: int = 64):
     pairs = codes.view(-1, 2)  # (ceil(n/2), 2)
     packed = (pairs[:, 0] << 4) | pairs[:, 1]  # first code in the high nibble
     return packed, absmax
+    ### END SOLUTION
 
 
 def dequantize_nf4(packed: torch.Tensor, absmax: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
     """Inverse of `quantize_nf4`: float32 tensor of `shape`, `NF4_CODE[code] * absmax[block]`."""
+    ### BEGIN SOLUTION
     shape = tuple(shape)
     n = math.prod(shape)
     n_blocks = absmax.numel()
@@ -80,3 +83,4 @@ def dequantize_nf4(packed: torch.Tensor, absmax: torch.Tensor, shape, blocksize:
     values = NF4_CODE.to(packed.device).index_select(0, codes.to(torch.int32))
     values = values.view(n_blocks, blocksize).mul_(absmax.to(torch.float32)[:, None])  # (n_blocks, blocksize)
     return values.view(-1)[:n].view(shape)
+    ### END SOLUTION

@@ -32,17 +32,21 @@ class NF4Matmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, layer):
+        ### BEGIN SOLUTION
         weight = layer.dequantized_weight(x.dtype)  # (out, in), transient
         ctx.layer = layer
         return F.linear(x, weight)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out):
+        ### BEGIN SOLUTION
         grad_x = None
         if ctx.needs_input_grad[0]:
             weight = ctx.layer.dequantized_weight(grad_out.dtype)  # (out, in), transient again
             grad_x = grad_out @ weight  # (..., in)
         return grad_x, None
+        ### END SOLUTION
 
 
 class QLoRALinear(nn.Module):
@@ -50,6 +54,7 @@ class QLoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int, alpha: float, blocksize: int = 64, double_quant: bool = True):
         super().__init__()
+        ### BEGIN SOLUTION
         if r <= 0:
             raise ValueError(f"LoRA rank r must be positive, got {r}")
         weight = base.weight.detach()
@@ -76,17 +81,21 @@ class QLoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.empty(r, self.in_features, **factory))  # (r, in)
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, **factory))  # (out, r)
         nn.init.kaiming_uniform_(self.lora_A, a=5 ** 0.5)
+        ### END SOLUTION
 
     def block_absmax(self) -> torch.Tensor:
         """The float32 absmax of every block (double-dequantized with double_quant)."""
+        ### BEGIN SOLUTION
         if self.double_quant:
             return double_dequantize(self.absmax_q, self.absmax_scale, self.absmax_offset)
         return self.absmax
+        ### END SOLUTION
 
     def dequantized_weight(self, dtype=torch.float32) -> torch.Tensor:
         """The frozen weight (out, in) in `dtype`. Dequantized DEQUANT_CHUNK values at a time, so
         that the int32 indices and float32 values of dequantize_nf4 never exist for the whole
         matrix at once: the transient is the output plus a few MiB."""
+        ### BEGIN SOLUTION
         absmax = self.block_absmax()
         n = self.out_features * self.in_features
         weight = torch.empty(n, dtype=dtype, device=self.packed_weight.device)  # (out * in,)
@@ -100,18 +109,22 @@ class QLoRALinear(nn.Module):
                 self.blocksize,
             )
         return weight.view(self.out_features, self.in_features)
+        ### END SOLUTION
 
     def forward(self, x):
+        ### BEGIN SOLUTION
         out = NF4Matmul.apply(x, self)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype)
         update = F.linear(F.linear(x, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))  # (..., out)
         return out + update * self.scaling
+        ### END SOLUTION
 
 
 def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize: bool = False) -> nn.Module:
     """Freeze `model` and wrap each `nn.Linear` whose attribute name is in `target_modules` in a
     LoRALinear (QLoRALinear with `quantize=True`), in place. Only the adapters train."""
+    ### BEGIN SOLUTION
     targets = set(target_modules)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -125,8 +138,11 @@ def inject_lora(model: nn.Module, target_modules, r: int, alpha: float, quantize
     if replaced == 0:
         raise ValueError(f"no nn.Linear named any of {sorted(targets)} in the model")
     return model
+    ### END SOLUTION
 
 
 def trainable_parameters(model: nn.Module) -> int:
     """The number of parameters that the optimizer updates."""
+    ### BEGIN SOLUTION
     return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    ### END SOLUTION
