@@ -53,6 +53,7 @@ class ScanResult:
     forbidden: dict[str, list[Finding]]  # part name ("*" for every part) → findings
     tamper: list[Finding]
     syntax_error: str | None = None
+    where: dict[int, str] = dataclasses.field(default_factory=dict)  # line → "cell 'q1' line 3"
 
     def forbidden_for(self, part: str) -> list[Finding]:
         return self.forbidden.get(part, []) + self.forbidden.get("*", [])

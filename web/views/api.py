@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask import Blueprint, abort, g, jsonify, request
 
 from .. import grading, gradebook, services, store
 from ..db import db, utcnow
-from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission, User
+from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
 from ..roster import RosterError, import_roster
-from ..security import hash_password, issue_token, login_required, role_in
+from ..security import hash_password, issue_token, login_required
 from ..tasks import client as task_client
-from .common import assignment_for, course_for, max_upload_bytes, parse_when, submission_for
+from .common import assignment_for, course_for, parse_when, submission_for
 from .submissions import result_for_viewer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
