@@ -287,7 +287,7 @@ class _Runner:
             extra_mounts = [Mount(mutant_dir, "/grader/mutant")]
             extra_paths = ["/grader/mutant"]
 
-        merged = RunRecords({}, [], [], None, self.work)
+        merged = RunRecords.at(self.work)
         roots: dict[str, Path] = {}
         crashes: dict[str, tuple[str, str]] = {}
         remaining = list(nodeids)
@@ -343,7 +343,7 @@ class _Runner:
         specs = self.assignment.perf
         for _ in range(int(config.get("perf_remeasure"))):
             noisy = [nodeid for nodeid, record in merged.tests.items()
-                     if _perf_spread_too_wide(record, specs, RunRecords({}, [], [], None, roots[nodeid]))]
+                     if _perf_spread_too_wide(record, specs, RunRecords.at(roots[nodeid]))]
             if not noisy:
                 return
             wall = min(self.assignment.resources.run_timeout_s, self._expected_time(noisy) + 30)
@@ -351,8 +351,7 @@ class _Runner:
             _, records = self._run(job)
             for nodeid in noisy:
                 fresh = records.tests.get(nodeid)
-                if fresh and _spread(fresh, records) < _spread(merged.tests[nodeid], RunRecords(
-                        {}, [], [], None, roots[nodeid])):
+                if fresh and _spread(fresh, records) < _spread(merged.tests[nodeid], RunRecords.at(roots[nodeid])):
                     merged.tests[nodeid] = fresh
                     roots[nodeid] = records.root
 
@@ -534,10 +533,7 @@ def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: _Mul
     part = trusted_record["part"] or ""
     findings = scan.forbidden_for(part)
     if findings:
-        rule_reason = next((rule.reason for rule in assignment.forbidden
-                            if any(f.name in rule.calls or f.name.startswith(tuple(c[:-1] for c in rule.calls
-                                                                                   if c.endswith(".*")))
-                                   for f in findings)), "")
+        rule_reason = findings[0].why  # the scan keeps each finding's rule reason
         places = "; ".join(f"{f.name} ({scan.where.get(f.line, f'line {f.line}')})" for f in findings[:3])
         return TestVerdict("fail", 0.0, f"uses a forbidden call: {places}. {rule_reason}".strip())
     if nodeid in crashes:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.harness.records import ARRAYS_DIR, CURRENT_TEST_FILE, FINISHED_FILE, RECORDS_FILE
+from autograder.sandbox.base import folder_bytes
 
 _ARRAY_NAME = re.compile(rf"^{ARRAYS_DIR}/\d+\.npy$")
 _OUTCOMES = {"passed", "failed", "error", "skipped", "timeout"}
@@ -30,16 +31,13 @@ class RunRecords:
     root: Path
     finished: bool = False  # pytest reached the end of its session
 
+    @classmethod
+    def at(cls, root: Path) -> "RunRecords":
+        """No records yet; values are read from `root`."""
+        return cls({}, [], [], None, Path(root))
+
     def load_value(self, encoded) -> object:
         return decode_value(encoded, self.root)
-
-
-def folder_size(root: Path) -> int:
-    total = 0
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            total += path.stat().st_size
-    return total
 
 
 def read_run(root: Path, *, max_bytes: int) -> RunRecords:
@@ -49,7 +47,7 @@ def read_run(root: Path, *, max_bytes: int) -> RunRecords:
     if not root.is_dir():
         problems.append("the run left no output folder")
         return records
-    size = folder_size(root)
+    size = folder_bytes(root)
     if size > max_bytes:
         problems.append(f"the run wrote {size} bytes of records, over the {max_bytes} limit: all ignored")
         return records

@@ -84,3 +84,15 @@ class Sandbox:
     def describe(self) -> dict:
         """Facts recorded in the result's run metadata (backend, isolation, image)."""
         return {"backend": self.name}
+
+
+def folder_bytes(root: Path) -> int:
+    """Bytes of the plain files under `root` (links are not followed): what a run wrote."""
+    total = 0
+    for path in Path(root).rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total

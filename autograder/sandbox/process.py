@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome
+from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome, folder_bytes
 
 NOBODY_UID = 65534
 # What the runtime needs, read-only, when bubblewrap builds the filesystem.
@@ -282,7 +282,7 @@ class ProcessSandbox(Sandbox):
                 elif job.cancel is not None and job.cancel.is_set():
                     timed_out = True
                     notes.append("stopped by the grader: a test ran past its time limit")
-                elif polls % 4 == 0 and _folder_bytes(job.output_dir) > job.limits.output_mb * 2**20:
+                elif polls % 4 == 0 and folder_bytes(job.output_dir) > job.limits.output_mb * 2**20:
                     output_exceeded = True
                     notes.append(f"killed: the output folder grew past {job.limits.output_mb} MB")
                 if timed_out or output_exceeded:
@@ -299,17 +299,6 @@ class ProcessSandbox(Sandbox):
             exit_code=exit_code, timed_out=timed_out, out_of_memory=out_of_memory, wall_s=wall,
             stdout=stdout.text(), stderr=err_text, output_dir=job.output_dir, backend=self.name, notes=notes,
         )
-
-
-def _folder_bytes(root: Path) -> int:
-    total = 0
-    for path in root.rglob("*"):
-        try:
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-        except OSError:
-            pass
-    return total
 
 
 _OOM_SIGNS = ("MemoryError", "Cannot allocate memory", "can't allocate memory", "DefaultCPUAllocator")
