@@ -19,9 +19,10 @@ def dlgrade(*args, cwd=None):
 def test_grade_writes_the_json_contract_and_gradescope(tmp_path):
     out, gradescope = tmp_path / "result.json", tmp_path / "results.json"
     run = dlgrade("grade", "--assignment", EXAMPLE, EXAMPLE / "source.ipynb", "--json", out,
-                  "--gradescope", gradescope, "--seed", "4")
+                  "--gradescope", gradescope, "--seed", "4", "--hardware", "test-host")
     assert run.returncode == 0, run.stderr
-    assert "total: 10.00 / 10.00" in run.stdout or "total: 8.00 / 8.00" in run.stdout
+    # The perf part is calibrated for "cpu": on "test-host" it is not measured, never failed.
+    assert "total: 8.00 / 8.00  (2.00 points not measured on this hardware)" in run.stdout
     result = json.loads(out.read_text())
     assert result["schema_version"] == 1 and result["status"] == "graded"
     for test in result["tests"]:
