@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast system-deps services docker-image venv clean help
+.PHONY: demo test test-fast system-deps services docker-image gpu-image venv clean help
 
 help:
 	@echo "make demo   set everything up, start Redis, the portal and a worker, grade sample submissions"
@@ -32,6 +32,12 @@ services:
 docker-image: venv
 	bash infra/scripts/ensure_docker.sh
 	bash infra/scripts/build_cpu_image.sh
+
+# The CUDA grader image (about 4 GB of wheels; not part of `make test`). Runs on any Docker
+# host; grading in it needs the NVIDIA container toolkit.
+gpu-image: venv
+	bash infra/scripts/ensure_docker.sh
+	$(PY) -m autograder.images build gpu
 
 test: system-deps venv services docker-image
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests

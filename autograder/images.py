@@ -224,6 +224,18 @@ def build_debootstrap_base(kind: str = "cpu", docker: str = "docker") -> str:
     return tag
 
 
+# pip matches a manylinux tag exactly, and CUDA wheels use several (cuDNN for CUDA 13 is
+# manylinux_2_27 only): offer every glibc level Debian bookworm's 2.36 runs.
+MANYLINUX_LEVELS = ("2_17", "2_24", "2_26", "2_27", "2_28", "2_31", "2_34", "2_35", "2_36")
+
+
+def _platform_flags() -> list[str]:
+    flags = ["--platform", "manylinux2014_x86_64"]
+    for level in MANYLINUX_LEVELS:
+        flags += ["--platform", f"manylinux_{level}_x86_64"]
+    return flags
+
+
 def fill_wheelhouse(kind: str, python_version: str) -> Path:
     """`pip download` the image's requirements (and dependencies) for its Python on the host.
 
@@ -236,8 +248,7 @@ def fill_wheelhouse(kind: str, python_version: str) -> Path:
     wheelhouse.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
             "--python-version", python_version, "--implementation", "cp",
-            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-            "--platform", "manylinux2014_x86_64",
+            *_platform_flags(),
             "--dest", str(wheelhouse), "--requirement", str(spec.folder / "requirements.txt")]
     environment = dict(os.environ)
     if kind == "gpu":
