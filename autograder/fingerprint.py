@@ -64,8 +64,16 @@ class Fingerprints:
         return Fingerprints({h: spans for h, spans in self.where.items() if h not in ignored})
 
 
+def bound_names(source: str) -> tuple[set[str], set[str]]:
+    """Names and attribute names `source` binds (so a copier can rename them); nothing for
+    source that does not parse."""
+    try:
+        return _bound_names(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return set(), set()
+
+
 def _bound_names(tree: ast.AST) -> tuple[set[str], set[str]]:
-    """Names and attribute names the code itself binds (so a copier can rename them)."""
     names: set[str] = set()
     attributes: set[str] = set()
     for node in ast.walk(tree):
@@ -108,13 +116,19 @@ def _docstring_lines(tree: ast.AST) -> set[int]:
             and isinstance(node.value.value, str)}
 
 
-def normalized_tokens(source: str) -> list[tuple[str, int, int, int]]:
-    """(normalised text, first line, last line, unit) for every token that counts."""
+Bound = tuple[set[str], set[str]]  # (names, attribute names)
+
+
+def normalized_tokens(source: str, also_bound: Bound = (set(), set())) -> list[tuple[str, int, int, int]]:
+    """(normalised text, first line, last line, unit) for every token that counts.
+    `also_bound`: names bound elsewhere in the same submission (other cells, provided cells),
+    so that a name gets the same token whichever cell it is used in."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         tree = None
     names, attributes = _bound_names(tree) if tree is not None else (set(), set())
+    names, attributes = names | also_bound[0], attributes | also_bound[1]
     units = _units(tree) if tree is not None else []
     docstrings = _docstring_lines(tree) if tree is not None else set()
 
@@ -164,9 +178,9 @@ def normalized_tokens(source: str) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def fingerprint(source: str, vocabulary: Vocabulary, *, k: int = K_TOKENS,
-                window: int = WINDOW) -> Fingerprints:
-    tokens = normalized_tokens(source)
+def fingerprint(source: str, vocabulary: Vocabulary, *, also_bound: Bound = (set(), set()),
+                k: int = K_TOKENS, window: int = WINDOW) -> Fingerprints:
+    tokens = normalized_tokens(source, also_bound)
     where: dict[int, list[tuple[int, int]]] = {}
     start = 0
     while start < len(tokens):  # one run of k-grams per unit

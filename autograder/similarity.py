@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.errors import SubmissionRejected
-from autograder.fingerprint import Fingerprints, Vocabulary, fingerprint
+from autograder.fingerprint import Bound, Fingerprints, Vocabulary, bound_names, fingerprint
 from autograder.notebook import (clear_solution, read_notebook, solution_texts, source_cells,
                                  strip_magics)
 
@@ -92,12 +92,16 @@ class Comparison:
                  max_share: float = MAX_SHARE, on_progress: Progress | None = None):
         self.submissions = submissions
         vocabulary = Vocabulary()
+        starter = [strip_magics(text, "starter", []) for text in starter]
+        starter_bound = _union_bound(starter)
         ignored: set[int] = set()
         for text in starter:
-            ignored |= fingerprint(strip_magics(text, "starter", []), vocabulary).hashes
+            ignored |= fingerprint(text, vocabulary, also_bound=starter_bound).hashes
         self.prints: list[dict[str, Fingerprints]] = []
         for done, submission in enumerate(submissions, 1):
-            self.prints.append({cell: fingerprint(text, vocabulary) for cell, text in submission.cells.items()})
+            bound = _union_bound(list(submission.cells.values()), starter_bound)
+            self.prints.append({cell: fingerprint(text, vocabulary, also_bound=bound)
+                                for cell, text in submission.cells.items()})
             if on_progress:
                 on_progress("fingerprint", done, len(submissions))
         if len(submissions) >= MIN_FOR_SHARE_FILTER:
@@ -158,6 +162,16 @@ class Comparison:
             else:
                 merged.append({"a_cell": cell, "a_lines": list(span), "b_cell": b_cell, "b_lines": list(b_span)})
         return merged
+
+
+def _union_bound(texts: list[str], start: Bound = (set(), set())) -> Bound:
+    """Every name the texts bind: a name is normalised alike in every cell of a submission."""
+    names, attributes = set(start[0]), set(start[1])
+    for text in texts:
+        more_names, more_attributes = bound_names(text)
+        names |= more_names
+        attributes |= more_attributes
+    return names, attributes
 
 
 def _score(a: frozenset[int], b: frozenset[int]) -> float:
