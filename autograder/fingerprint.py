@@ -64,85 +64,87 @@ class Fingerprints:
         return Fingerprints({h: spans for h, spans in self.where.items() if h not in ignored})
 
 
-def bound_names(source: str) -> tuple[set[str], set[str]]:
-    """Names and attribute names `source` binds (so a copier can rename them); nothing for
-    source that does not parse."""
+@dataclasses.dataclass
+class Parsed:
+    """One piece of source, parsed once: what it binds, its docstrings, its units."""
+
+    source: str
+    names: set[str]  # names it binds (so a copier can rename them)
+    attributes: set[str]  # attribute names it assigns (ctx.scale = ...)
+    docstring_lines: set[int]  # first lines of bare string statements
+    units: list[tuple[int, int]]  # line ranges k-grams must not cross
+
+
+def parse(source: str) -> Parsed:
+    """Source that does not parse still gets fingerprints (of the tokens up to where it breaks),
+    without names or units."""
     try:
-        return _bound_names(ast.parse(source))
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set(), set()
-
-
-def _bound_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+        return Parsed(source, set(), set(), set(), [])
     names: set[str] = set()
     attributes: set[str] = set()
+    docstrings: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
+        kind = type(node)
+        if kind is ast.Name:
+            if type(node.ctx) is not ast.Load:
+                names.add(node.id)
+        elif kind is ast.Attribute:
+            if type(node.ctx) is ast.Store:
+                attributes.add(node.attr)
+        elif kind is ast.arg:
             names.add(node.arg)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            attributes.add(node.attr)
-        elif isinstance(node, ast.alias) and node.asname:
-            names.add(node.asname)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
+        elif kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
             names.add(node.name)
-    return names - _BUILTINS, attributes
+        elif kind is ast.alias:
+            if node.asname:
+                names.add(node.asname)
+        elif kind is ast.Expr:
+            if type(node.value) is ast.Constant and isinstance(node.value.value, str):
+                docstrings.add(node.lineno)
+        elif kind in (ast.Global, ast.Nonlocal):
+            names.update(node.names)
+        elif kind is ast.ExceptHandler and node.name:
+            names.add(node.name)
+    return Parsed(source, names - _BUILTINS, attributes, docstrings, _units(tree))
 
 
 def _units(tree: ast.Module) -> list[tuple[int, int]]:
-    """Line ranges that fingerprints must not cross: every top-level function, every method,
-    and every run of other statements."""
+    """Every top-level function, every method, and every other top-level statement (with its
+    decorators)."""
     ranges: list[tuple[int, int]] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            ranges.append((node.lineno, node.lineno))  # the class line and decorators' tokens
+            ranges.append((node.lineno, node.lineno))  # the class line itself
             for item in node.body:
-                ranges.append((item.lineno, item.end_lineno or item.lineno))
+                first = min([item.lineno] + [d.lineno for d in getattr(item, "decorator_list", [])])
+                ranges.append((first, item.end_lineno or item.lineno))
         else:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             ranges.append((first, node.end_lineno or node.lineno))
     return ranges
 
 
-def _docstring_lines(tree: ast.AST) -> set[int]:
-    """First lines of bare string statements (docstrings and string 'comments')."""
-    return {node.lineno for node in ast.walk(tree)
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)}
-
-
 Bound = tuple[set[str], set[str]]  # (names, attribute names)
 
 
-def normalized_tokens(source: str, also_bound: Bound = (set(), set())) -> list[tuple[str, int, int, int]]:
+def normalized_tokens(parsed: Parsed, also_bound: Bound = (set(), set())) -> list[tuple[str, int, int, int]]:
     """(normalised text, first line, last line, unit) for every token that counts.
     `also_bound`: names bound elsewhere in the same submission (other cells, provided cells),
     so that a name gets the same token whichever cell it is used in."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        tree = None
-    names, attributes = _bound_names(tree) if tree is not None else (set(), set())
-    names, attributes = names | also_bound[0], attributes | also_bound[1]
-    units = _units(tree) if tree is not None else []
-    docstrings = _docstring_lines(tree) if tree is not None else set()
-
-    def unit_of(line: int) -> int:
-        for index, (first, last) in enumerate(units):
-            if first <= line <= last:
-                return index
-        return -1
+    names, attributes = parsed.names | also_bound[0], parsed.attributes | also_bound[1]
+    docstrings = parsed.docstring_lines
+    unit_of_line: dict[int, int] = {}
+    for index, (first, last) in enumerate(parsed.units):
+        for line in range(first, last + 1):
+            unit_of_line.setdefault(line, index)
 
     out: list[tuple[str, int, int, int]] = []
     previous = ""
     skip_newline = False
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        for tok in tokenize.generate_tokens(io.StringIO(parsed.source).readline):
             if tok.type in _DROP:
                 continue
             text = tok.string
@@ -171,16 +173,16 @@ def normalized_tokens(source: str, also_bound: Bound = (set(), set())) -> list[t
             elif text in _CLOSERS and previous == ",":
                 out.pop()  # a trailing comma is formatting
             skip_newline = False
-            out.append((text, tok.start[0], tok.end[0], unit_of(tok.start[0])))
+            out.append((text, tok.start[0], tok.end[0], unit_of_line.get(tok.start[0], -1)))
             previous = text
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass  # a broken cell still counts up to where it breaks
     return out
 
 
-def fingerprint(source: str, vocabulary: Vocabulary, *, also_bound: Bound = (set(), set()),
+def fingerprint(parsed: Parsed, vocabulary: Vocabulary, *, also_bound: Bound = (set(), set()),
                 k: int = K_TOKENS, window: int = WINDOW) -> Fingerprints:
-    tokens = normalized_tokens(source, also_bound)
+    tokens = normalized_tokens(parsed, also_bound)
     where: dict[int, list[tuple[int, int]]] = {}
     start = 0
     while start < len(tokens):  # one run of k-grams per unit
@@ -205,9 +207,9 @@ def _winnow(tokens, vocabulary: Vocabulary, k: int, window: int,
         spans = [(tokens[i][1], tokens[i + k - 1][2]) for i in range(len(grams))]
     chosen = -1
     for first in range(max(1, len(grams) - window + 1)):
-        last = min(len(grams), first + window)
+        in_window = grams[first:first + window]
         # the rightmost minimum, as in the paper, so runs of equal hashes pick one
-        best = min(range(first, last), key=lambda i: (grams[i], -i))
+        best = first + len(in_window) - 1 - in_window[::-1].index(min(in_window))
         if best != chosen:
             chosen = best
             where.setdefault(grams[best], []).append(spans[best])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.errors import SubmissionRejected
-from autograder.fingerprint import Bound, Fingerprints, Vocabulary, bound_names, fingerprint
+from autograder.fingerprint import Bound, Fingerprints, Parsed, Vocabulary, fingerprint, parse
 from autograder.notebook import (clear_solution, read_notebook, solution_texts, source_cells,
                                  strip_magics)
 
@@ -92,16 +92,17 @@ class Comparison:
                  max_share: float = MAX_SHARE, on_progress: Progress | None = None):
         self.submissions = submissions
         vocabulary = Vocabulary()
-        starter = [strip_magics(text, "starter", []) for text in starter]
-        starter_bound = _union_bound(starter)
+        starter_parsed = [parse(strip_magics(text, "starter", [])) for text in starter]
+        starter_bound = _union_bound(starter_parsed)
         ignored: set[int] = set()
-        for text in starter:
-            ignored |= fingerprint(text, vocabulary, also_bound=starter_bound).hashes
+        for parsed in starter_parsed:
+            ignored |= fingerprint(parsed, vocabulary, also_bound=starter_bound).hashes
         self.prints: list[dict[str, Fingerprints]] = []
         for done, submission in enumerate(submissions, 1):
-            bound = _union_bound(list(submission.cells.values()), starter_bound)
-            self.prints.append({cell: fingerprint(text, vocabulary, also_bound=bound)
-                                for cell, text in submission.cells.items()})
+            cells = {cell: parse(text) for cell, text in submission.cells.items()}
+            bound = _union_bound(list(cells.values()), starter_bound)
+            self.prints.append({cell: fingerprint(parsed, vocabulary, also_bound=bound)
+                                for cell, parsed in cells.items()})
             if on_progress:
                 on_progress("fingerprint", done, len(submissions))
         if len(submissions) >= MIN_FOR_SHARE_FILTER:
@@ -164,13 +165,12 @@ class Comparison:
         return merged
 
 
-def _union_bound(texts: list[str], start: Bound = (set(), set())) -> Bound:
-    """Every name the texts bind: a name is normalised alike in every cell of a submission."""
+def _union_bound(parsed: list[Parsed], start: Bound = (set(), set())) -> Bound:
+    """Every name the pieces bind: a name is normalised alike in every cell of a submission."""
     names, attributes = set(start[0]), set(start[1])
-    for text in texts:
-        more_names, more_attributes = bound_names(text)
-        names |= more_names
-        attributes |= more_attributes
+    for piece in parsed:
+        names |= piece.names
+        attributes |= piece.attributes
     return names, attributes
 
 
