@@ -208,15 +208,30 @@ def compare(package_dir: Path, files: list[Path], *, names: list[str] | None = N
     return comparison, comparison.pairs(on_progress)
 
 
-def report_data(comparison: Comparison, pairs: list[PairScore], *, detail_pairs: int = DETAIL_PAIRS) -> dict:
-    """What a report shows: every pair's scores, the matched regions of the top pairs, and the
-    solution cells of the submissions those pairs involve."""
-    top = pairs[:detail_pairs]
+def top_pairs(pairs: list[PairScore], count: int) -> list[PairScore]:
+    """The `count` highest pairs overall and the `count` highest of every cell, in overall order:
+    a pair copied in one cell only can rank low overall and still be worth a look."""
+    chosen = {(pair.a, pair.b) for pair in pairs[:count]}
+    cells = {cell for pair in pairs for cell in pair.cells}
+    for cell in cells:
+        by_cell = sorted((pair for pair in pairs if cell in pair.cells),
+                         key=lambda pair: (-pair.cells[cell], pair.a, pair.b))
+        chosen |= {(pair.a, pair.b) for pair in by_cell[:count] if pair.cells[cell] > 0}
+    return [pair for pair in pairs if (pair.a, pair.b) in chosen]
+
+
+def report_data(comparison: Comparison, pairs: list[PairScore], *, detail_pairs: int = DETAIL_PAIRS,
+                every_pair: bool = True) -> dict:
+    """What a report shows: the scores of every pair (or, with `every_pair` False, of the
+    detailed ones only), the matched regions of the `top_pairs`, and the solution cells of the
+    submissions those pairs involve."""
+    top = top_pairs(pairs, detail_pairs)
     involved = {pair.a for pair in top} | {pair.b for pair in top}
     cells = sorted({cell for submission in comparison.submissions for cell in submission.cells})
     return {
         "cells": cells,
-        "pairs": [pair.to_dict() for pair in pairs],
+        "compared": len(comparison.submissions),
+        "pairs": [pair.to_dict() for pair in (pairs if every_pair else top)],
         "details": [{"a": pair.a, "b": pair.b, "matches": comparison.matches(pair.a, pair.b)} for pair in top],
         "submissions": {submission.name: {"cells": submission.cells, "error": submission.error}
                         for submission in comparison.submissions

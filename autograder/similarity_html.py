@@ -45,7 +45,8 @@ def _side_html(name: str, cells: dict[str, str], marks: dict[str, dict[int, int]
 def render_report(data: dict, *, title: str) -> str:
     scores = {(pair["a"], pair["b"]): pair for pair in data["pairs"]}
     rows = []
-    for rank, pair in enumerate(data["pairs"][:len(data["details"])], 1):
+    for rank, detail in enumerate(data["details"], 1):
+        pair = scores[(detail["a"], detail["b"])]
         cells = ", ".join(f"{escape(cell)} {value:.2f}" for cell, value in
                           sorted(pair["cells"].items(), key=lambda item: -item[1]))
         rows.append(f'<tr><td>{rank}</td><td><a href="#pair-{rank}">{escape(pair["a"])} ↔ {escape(pair["b"])}'
@@ -69,7 +70,8 @@ def render_report(data: dict, *, title: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Similarity: {escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Similarity: {escape(title)}</h1><p>{len(data['pairs'])} pairs; the top "
-        f"{len(data['details'])} in detail. Every pair with its score is in pairs.json.</p>"
+        f"{len(data['details'])} (highest overall, and highest in each cell) side by side. Every pair with "
+        "its score is in pairs.json.</p>"
         f"<table><tr><th>#</th><th>pair</th><th>score</th><th>per cell</th></tr>{''.join(rows)}</table>"
         f"{unread}{''.join(sections)}</body></html>\n"
     )
