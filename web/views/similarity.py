@@ -55,20 +55,20 @@ def start(assignment_id: int):
     return redirect(url_for("similarity.show", assignment_id=assignment.id), 303)
 
 
-def _pair_for(pair_id: int) -> SimilarityPair:
+def _pair_for(pair_id: int) -> tuple[SimilarityPair, str]:
     pair = db.session.get(SimilarityPair, pair_id) or abort(404)
-    assignment_for(pair.run.assignment_id, *STAFF_ROLES)
-    return pair
+    _, role = assignment_for(pair.run.assignment_id, *STAFF_ROLES)
+    return pair, role
 
 
 @bp.get("/similarity/pairs/<int:pair_id>")
 @login_required
 def pair(pair_id: int):
-    found = _pair_for(pair_id)
+    found, role = _pair_for(pair_id)
     run = found.run
     labels = _labels({found.a_submission_id, found.b_submission_id})
     return render_template("similarity_pair.html", pair=found, run=run, assignment=run.assignment,
-                           labels=labels, user=g.user, role="staff",
+                           labels=labels, user=g.user, role=role,
                            side_a=similarity.cell_lines(run, found.a_submission_id, found.matches, "a"),
                            side_b=similarity.cell_lines(run, found.b_submission_id, found.matches, "b"),
                            reviewer=db.session.get(User, found.reviewed_by_id) if found.reviewed_by_id else None)
@@ -77,7 +77,7 @@ def pair(pair_id: int):
 @bp.post("/similarity/pairs/<int:pair_id>/review")
 @login_required
 def review(pair_id: int):
-    found = _pair_for(pair_id)
+    found, _ = _pair_for(pair_id)
     try:
         similarity.review_pair(db.session, found, status=request.form.get("status", ""),
                                comment=request.form.get("comment", ""), by_user_id=g.user.id)
