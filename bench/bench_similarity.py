@@ -82,7 +82,7 @@ def main() -> None:
         files = submission_files(folder)
         print("| submissions | pairs | compare s (wall) | compare s (CPU) | matched regions of top 200 s |")
         print("| ---: | ---: | ---: | ---: | ---: |")
-        seconds = []
+        seconds, cpu_seconds = [], []
         for size in sizes:
             started, started_cpu = time.perf_counter(), time.process_time()
             comparison, pairs = compare(ROOT / "assignments" / options.slug, files[:size])
@@ -91,9 +91,11 @@ def main() -> None:
             report_data(comparison, pairs, detail_pairs=200)
             detailed = time.perf_counter() - started
             seconds.append(compared)
+            cpu_seconds.append(compared_cpu)
             print(f"| {size} | {len(pairs)} | {compared:.2f} | {compared_cpu:.2f} | {detailed:.2f} |", flush=True)
         if len(sizes) > 1:
-            print(f"time ≈ a·n^b with b = {fitted_exponent(sizes, seconds):.2f} over n = {sizes}")
+            print(f"time ≈ a·n^b over n = {sizes}: b = {fitted_exponent(sizes, seconds):.2f} (wall), "
+                  f"{fitted_exponent(sizes, cpu_seconds):.2f} (CPU)")
 
 
 if __name__ == "__main__":
