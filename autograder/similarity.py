@@ -227,7 +227,7 @@ def report_data(comparison: Comparison, pairs: list[PairScore], *, detail_pairs:
     submissions those pairs involve."""
     top = top_pairs(pairs, detail_pairs)
     involved = {pair.a for pair in top} | {pair.b for pair in top}
-    cells = sorted({cell for submission in comparison.submissions for cell in submission.cells})
+    cells = list(dict.fromkeys(cell for submission in comparison.submissions for cell in submission.cells))
     return {
         "cells": cells,
         "compared": len(comparison.submissions),

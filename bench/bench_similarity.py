@@ -8,9 +8,10 @@ cell by cell, the reference's or the independent solution of tests/similarity_co
 random), each disguised by a random subset of the corpus's transformations with the student's
 own identifier names. Every (n) runs the whole engine call the CLI and the worker make
 (`similarity.compare`: read and validate every notebook, fingerprint, score all n(n-1)/2 pairs),
-wall and CPU time measured around it (CPU time is what a busy shared machine cannot inflate); then the matched regions of the top
-200 pairs. Prints a table and the exponent b of time ≈ a·n^b fitted over the sizes (all pairs
-would be b = 2; reading and fingerprinting, linear, dominate small courses).
+wall and CPU time measured around it (CPU time is what a busy shared machine cannot inflate);
+then the matched regions of the top 200 pairs. Prints a table and the exponent b of
+time ≈ a·n^b fitted over the sizes (all pairs would be b = 2; reading and fingerprinting,
+linear, dominate small courses).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from autograder.similarity import compare, report_data, submission_files  # noqa
 
 
 def _make_corpus_module():
-    spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests" / "similarity_corpus" / "make_corpus.py")
+    path = ROOT / "tests" / "similarity_corpus" / "make_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_corpus", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

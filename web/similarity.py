@@ -153,13 +153,17 @@ def ranked_pairs(run: SimilarityRun, cell: str | None) -> list[tuple[SimilarityP
 
 
 def cell_lines(run: SimilarityRun, submission_id: int, matches: list[dict], side: str) -> list[dict]:
-    """One side of the side-by-side view: [{"cell", "lines": [(number, text, match number or 0)]}]."""
+    """One side of the side-by-side view, cells in notebook order:
+    [{"cell", "lines": [(number, text, match number or 0)]}]. (autograder/similarity_html.py
+    marks its HTML report the same way; the portal cannot import the engine.)"""
     cells = ((run.sources or {}).get(str(submission_id)) or {}).get("cells") or {}
     marks: dict[str, dict[int, int]] = {}
     for number, match in enumerate(matches, 1):
         first, last = match[f"{side}_lines"]
         for line in range(first, last + 1):
             marks.setdefault(match[f"{side}_cell"], {}).setdefault(line, number)
+    known = [cell for cell in (run.cells or []) if cell in cells]
+    order = known + [cell for cell in cells if cell not in known]
     return [{"cell": cell, "lines": [(n, text, marks.get(cell, {}).get(n, 0))
-                                     for n, text in enumerate(str(source).splitlines(), 1)]}
-            for cell, source in cells.items()]
+                                     for n, text in enumerate(str(cells[cell]).splitlines(), 1)]}
+            for cell in order]

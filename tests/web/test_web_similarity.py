@@ -37,7 +37,8 @@ def _report(ids: dict, **overrides) -> dict:
                   {"a": ann, "b": cy, "score": 0.05, "cells": {"q1": 0.05, "q2": 0.05}}],
         "details": [{"a": ann, "b": ben, "matches": [{"a_cell": "q1", "a_lines": [2, 3], "b_cell": "q1",
                                                       "b_lines": [1, 2]}]}],
-        "submissions": {ann: {"cells": {"q1": "def f(x):\n    y = x + 1\n    return y  # </pre><script>alert(1)</script>",
+        "submissions": {ann: {"cells": {"q1": "def f(x):\n    y = x + 1\n"
+                                              "    return y  # </pre><script>alert(1)</script>",
                                         "q2": "pass"}, "error": ""},
                         ben: {"cells": {"q1": "z = x + 1\nreturn z", "q2": "pass"}, "error": ""}},
     }
@@ -83,11 +84,13 @@ def test_progress_report_ranking_side_by_side_and_review(client_for, make_user, 
     page = staff.get(f"/assignments/{assignment.id}/similarity").get_data(as_text=True)
     assert "compare 2/3" in page and 'http-equiv="refresh"' in page
 
-    assert worker.post(f"{base}/report", {"attempt": 1, "worker": "w1", "report": _report(ids)}).json == {"stored": True}
+    answer = worker.post(f"{base}/report", {"attempt": 1, "worker": "w1", "report": _report(ids)})
+    assert answer.json == {"stored": True}
     assert worker.post(f"{base}/report", {"attempt": 1, "worker": "w1", "report": _report(ids)}).status_code == 409
     page = staff.get(f"/assignments/{assignment.id}/similarity").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page and "3 submissions, 3 pairs scored" in page
-    assert page.index("ann@example.edu (#%d) ↔ ben@example.edu" % ids["ann"]) < page.index("ben@example.edu (#%d) ↔ cy@" % ids["ben"])
+    ann_ben = page.index("ann@example.edu (#%d) ↔ ben@example.edu" % ids["ann"])
+    assert ann_ben < page.index("ben@example.edu (#%d) ↔ cy@" % ids["ben"])
     by_q2 = staff.get(f"/assignments/{assignment.id}/similarity?cell=q2").get_data(as_text=True)
     assert by_q2.index("↔ cy@example.edu") < by_q2.index("↔ ben@example.edu")  # ben/cy share q2
     assert staff.get(f"/assignments/{assignment.id}/similarity?cell=nope").status_code == 404
