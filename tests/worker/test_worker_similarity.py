@@ -84,3 +84,45 @@ def test_similarity_review_through_the_real_portal_and_worker(real_portal, worke
     assert {top.a_submission_id, top.b_submission_id} == {ids["ref"], ids["ren"]} and top.score > 0.95
     assert top.matches and set(run.sources) >= {str(ids["ref"]), str(ids["ren"])}
     assert pending.id not in {sid for pair, _ in ranked for sid in pair}
+
+
+def test_a_review_that_cannot_run_is_reported_as_failed(real_portal, workers, tmp_path):  # noqa: F811
+    """The bundle the assignment names is not in the portal's store: the worker reports why,
+    and the run shows as failed instead of hanging."""
+    from web import similarity
+    from web.db import db, utcnow
+    from web.models import Assignment, Course, Membership, SimilarityRun, Submission, User
+    from web.security import issue_token
+
+    app, url = real_portal
+    session = db.session
+    store, tasks = app.extensions["dlgrade_store"], app.extensions["dlgrade_tasks"]
+    _, token = issue_token(kind="worker", user_id=None, name="similarity worker")
+    course = Course(slug="dlsys", title="Efficient DL Systems", late_days=3)
+    session.add(course)
+    session.commit()
+    assignment = Assignment(course_id=course.id, slug="kv_cache", title="KV cache", state="released",
+                            bundle_digest="0" * 64, gate_passed=True, gate_attempt=1,
+                            deadline=utcnow() + dt.timedelta(days=1), released_at=utcnow())
+    session.add(assignment)
+    session.commit()
+    for number, name in enumerate(("reference.ipynb", "independent.ipynb")):
+        user = User(email=f"s{number}@example.edu", name=name, password_hash="x", sis_id=str(number))
+        session.add(user)
+        session.flush()
+        session.add(Membership(user_id=user.id, course_id=course.id, role="student"))
+        data = (CORPUS / name).read_bytes()
+        session.add(Submission(assignment_id=assignment.id, user_id=user.id, filename=name, sha256=store.put(data),
+                               size=len(data), state="graded", score=1.0, max_score=1.0))
+        session.commit()
+    workers.start("w1", concurrency=1, DLGRADE_PORTAL_URL=url, DLGRADE_WORKER_TOKEN=token,
+                  DLGRADE_UNPACK_FUNCTION="autograder.bundle:unpack")
+    run_id = similarity.start_run(session, tasks, assignment=assignment, include_earlier=False, by_user_id=None).id
+
+    def finished():
+        session.expire_all()
+        return session.get(SimilarityRun, run_id).state in ("done", "failed")
+
+    wait_for(finished, 240, f"the failure report\n{workers.dump_logs()}", poll_s=0.5)
+    run = session.get(SimilarityRun, run_id)
+    assert run.state == "failed" and "000000000000" in run.message and run.pairs == []
