@@ -114,6 +114,19 @@ class Comparison:
         self.prints = [{cell: fp.without(ignored) for cell, fp in cells.items()} for cells in self.prints]
         self.cell_sets = [{cell: fp.hashes for cell, fp in cells.items()} for cells in self.prints]
         self.whole_sets = [frozenset().union(*sets.values()) for sets in self.cell_sets]
+        self._index: dict[str, int] | None = None
+        self._first: dict[int, dict[int, tuple[str, tuple[int, int]]]] = {}
+
+    def _first_place(self, position: int) -> dict[int, tuple[str, tuple[int, int]]]:
+        """hash → (cell, lines) of its first occurrence in one submission, memoised."""
+        found = self._first.get(position)
+        if found is None:
+            found = {}
+            for cell, fp in self.prints[position].items():
+                for fp_hash, spans in fp.where.items():
+                    found.setdefault(fp_hash, (cell, spans[0]))
+            self._first[position] = found
+        return found
 
     @property
     def names(self) -> list[str]:
@@ -139,12 +152,10 @@ class Comparison:
     def matches(self, a: str, b: str) -> list[dict]:
         """Matched regions of a pair: [{"a_cell", "a_lines": [first, last], "b_cell", "b_lines"}],
         consecutive matched k-grams merged, in the order of a's cells and lines."""
-        index = {name: position for position, name in enumerate(self.names)}
-        prints_a, prints_b = self.prints[index[a]], self.prints[index[b]]
-        where_b: dict[int, tuple[str, tuple[int, int]]] = {}
-        for cell, fp in prints_b.items():
-            for fp_hash, spans in fp.where.items():
-                where_b.setdefault(fp_hash, (cell, spans[0]))
+        if self._index is None:
+            self._index = {name: position for position, name in enumerate(self.names)}
+        prints_a = self.prints[self._index[a]]
+        where_b = self._first_place(self._index[b])
         order = {cell: position for position, cell in enumerate(prints_a)}
         hits = []
         for cell, fp in prints_a.items():
