@@ -55,13 +55,14 @@ class Fingerprints:
     """The selected hashes of one piece of source, each with the lines its k-gram covers."""
 
     where: dict[int, list[tuple[int, int]]]  # hash → [(first line, last line)], 1-based
+    code_lines: frozenset[int] = frozenset()  # lines holding tokens that count (no docstrings, comments)
 
     @property
     def hashes(self) -> frozenset[int]:
         return frozenset(self.where)
 
     def without(self, ignored: set[int] | frozenset[int]) -> "Fingerprints":
-        return Fingerprints({h: spans for h, spans in self.where.items() if h not in ignored})
+        return Fingerprints({h: spans for h, spans in self.where.items() if h not in ignored}, self.code_lines)
 
 
 @dataclasses.dataclass
@@ -191,7 +192,8 @@ def fingerprint(parsed: Parsed, vocabulary: Vocabulary, *, also_bound: Bound = (
             end += 1
         _winnow(tokens[start:end], vocabulary, k, window, where)
         start = end
-    return Fingerprints(where)
+    code_lines = frozenset(line for _, first, last, _ in tokens for line in range(first, last + 1))
+    return Fingerprints(where, code_lines)
 
 
 def _winnow(tokens, vocabulary: Vocabulary, k: int, window: int,

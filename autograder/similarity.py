@@ -235,7 +235,8 @@ def report_data(comparison: Comparison, pairs: list[PairScore], *, detail_pairs:
                 every_pair: bool = True) -> dict:
     """What a report shows: the scores of every pair (or, with `every_pair` False, of the
     detailed ones only), the matched regions of the `top_pairs`, and the solution cells of the
-    submissions those pairs involve."""
+    submissions those pairs involve, with the lines that hold code (a region highlights only
+    those: a docstring or comment inside a matched range did not match)."""
     top = top_pairs(pairs, detail_pairs)
     involved = {pair.a for pair in top} | {pair.b for pair in top}
     cells = list(dict.fromkeys(cell for submission in comparison.submissions for cell in submission.cells))
@@ -244,8 +245,9 @@ def report_data(comparison: Comparison, pairs: list[PairScore], *, detail_pairs:
         "compared": len(comparison.submissions),
         "pairs": [pair.to_dict() for pair in (pairs if every_pair else top)],
         "details": [{"a": pair.a, "b": pair.b, "matches": comparison.matches(pair.a, pair.b)} for pair in top],
-        "submissions": {submission.name: {"cells": submission.cells, "error": submission.error}
-                        for submission in comparison.submissions
+        "submissions": {submission.name: {"cells": submission.cells, "error": submission.error,
+                                          "code_lines": {cell: sorted(fp.code_lines) for cell, fp in prints.items()}}
+                        for submission, prints in zip(comparison.submissions, comparison.prints)
                         if submission.name in involved or submission.error},
     }
 

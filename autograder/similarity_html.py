@@ -15,14 +15,18 @@ pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem;line-height
 """
 
 
-def highlighted_lines(matches: list[dict], side: str) -> dict[str, dict[int, int]]:
-    """cell → {line: number of the match (1-based) that covers it} for side "a" or "b"."""
+def highlighted_lines(matches: list[dict], side: str, code_lines: dict[str, list[int]]) -> dict[str, dict[int, int]]:
+    """cell → {line: number of the match (1-based) that covers it} for side "a" or "b"; only
+    lines that hold code are marked."""
     marks: dict[str, dict[int, int]] = {}
     for number, match in enumerate(matches, 1):
         first, last = match[f"{side}_lines"]
-        cell_marks = marks.setdefault(match[f"{side}_cell"], {})
+        cell = match[f"{side}_cell"]
+        code = set(code_lines.get(cell, range(first, last + 1)))
+        cell_marks = marks.setdefault(cell, {})
         for line in range(first, last + 1):
-            cell_marks.setdefault(line, number)
+            if line in code:
+                cell_marks.setdefault(line, number)
     return marks
 
 
@@ -54,14 +58,14 @@ def render_report(data: dict, *, title: str) -> str:
     sections = []
     for rank, detail in enumerate(data["details"], 1):
         a, b = detail["a"], detail["b"]
-        cells_a = data["submissions"][a]["cells"]
-        cells_b = data["submissions"][b]["cells"]
+        info_a, info_b = data["submissions"][a], data["submissions"][b]
+        marks_a = highlighted_lines(detail["matches"], "a", info_a.get("code_lines", {}))
+        marks_b = highlighted_lines(detail["matches"], "b", info_b.get("code_lines", {}))
         sections.append(
             f'<section class="pair" id="pair-{rank}"><h2>{rank}. {escape(a)} ↔ {escape(b)}: '
             f'{scores[(a, b)]["score"]:.3f}</h2><p>{len(detail["matches"])} matched regions; [n] marks '
             'the same region on both sides.</p><div class="sides">'
-            f'{_side_html(a, cells_a, highlighted_lines(detail["matches"], "a"))}'
-            f'{_side_html(b, cells_b, highlighted_lines(detail["matches"], "b"))}</div></section>')
+            f'{_side_html(a, info_a["cells"], marks_a)}{_side_html(b, info_b["cells"], marks_b)}</div></section>')
     errors = [f"<li>{escape(name)}: {escape(info['error'])}</li>"
               for name, info in sorted(data["submissions"].items()) if info.get("error")]
     unread = f"<h2>Not read</h2><ul>{''.join(errors)}</ul>" if errors else ""

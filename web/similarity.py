@@ -90,7 +90,7 @@ def record_report(session: Session, run: SimilarityRun, *, worker: str, report: 
                                         matches=_matches(matches.get((a, b), [])), status=status,
                                         comment=comment, reviewed_by_id=by, reviewed_at=at))
     sources = report.get("submissions") if isinstance(report.get("submissions"), dict) else {}
-    run.sources = {str(int(key)): value for key, value in sources.items() if int(key) in allowed}
+    run.sources = {str(int(key)): _source(value) for key, value in sources.items() if int(key) in allowed}
     run.cells = [str(cell) for cell in _list(report, "cells")][:200]
     run.compared = int(report.get("compared") or 0)
     run.total_pairs = int(report.get("total_pairs") or len(pairs))
@@ -114,6 +114,18 @@ def _pair(item: Any, allowed: set[int]) -> tuple[int, int, float, dict[str, floa
         raise ValueError(f"pair ({a}, {b}) has score {score}, outside 0..1")
     cells = {str(cell): float(value) for cell, value in (item.get("cells") or {}).items()}
     return (min(a, b), max(a, b), score, cells) if a < b else (b, a, score, cells)
+
+
+def _source(raw: Any) -> dict:
+    """One submission's cells as the report carries them, checked: text cells, integer lines."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", {}), dict):
+        raise ValueError("a submission's entry must be {'cells': {...}, 'code_lines': {...}, 'error': ''}")
+    code_lines = raw.get("code_lines") or {}
+    if not isinstance(code_lines, dict):
+        raise ValueError("'code_lines' must map a cell to its line numbers")
+    return {"cells": {str(cell): str(text) for cell, text in raw.get("cells", {}).items()},
+            "code_lines": {str(cell): [int(line) for line in lines] for cell, lines in code_lines.items()},
+            "error": str(raw.get("error") or "")}
 
 
 def _matches(raw: Any) -> list[dict]:
@@ -156,12 +168,17 @@ def cell_lines(run: SimilarityRun, submission_id: int, matches: list[dict], side
     """One side of the side-by-side view, cells in notebook order:
     [{"cell", "lines": [(number, text, match number or 0)]}]. (autograder/similarity_html.py
     marks its HTML report the same way; the portal cannot import the engine.)"""
-    cells = ((run.sources or {}).get(str(submission_id)) or {}).get("cells") or {}
+    source = (run.sources or {}).get(str(submission_id)) or {}
+    cells = source.get("cells") or {}
+    code_lines = source.get("code_lines") or {}
     marks: dict[str, dict[int, int]] = {}
     for number, match in enumerate(matches, 1):
         first, last = match[f"{side}_lines"]
+        cell = match[f"{side}_cell"]
+        code = set(code_lines.get(cell) or range(first, last + 1))  # only lines that hold code
         for line in range(first, last + 1):
-            marks.setdefault(match[f"{side}_cell"], {}).setdefault(line, number)
+            if line in code:
+                marks.setdefault(cell, {}).setdefault(line, number)
     known = [cell for cell in (run.cells or []) if cell in cells]
     order = known + [cell for cell in cells if cell not in known]
     return [{"cell": cell, "lines": [(n, text, marks.get(cell, {}).get(n, 0))

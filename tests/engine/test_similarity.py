@@ -107,6 +107,12 @@ def test_matched_regions_follow_reordered_methods():
     # the copy's backward comes first; its match in the reference lies after the reference's forward
     first = linear[0]
     assert first["a_lines"][0] >= backward_in_copy and first["b_lines"][0] >= backward_in_reference
+    # the lines that hold code: not the docstring, not a comment
+    code = set(comparison.prints[comparison.names.index("reference.ipynb")]["linear"].code_lines)
+    lines = reference.splitlines()
+    assert lines.index("    Backward, with g = dL/dy of shape (..., out):") + 1 not in code
+    assert next(n for n, line in enumerate(lines, 1) if line.strip().startswith("# Fold every")) not in code
+    assert lines.index("        ctx.save_for_backward(x, weight)") + 1 in code
 
 
 def test_cli_writes_every_pair_and_escapes_student_text(tmp_path, capsys):

@@ -39,7 +39,7 @@ def _report(ids: dict, **overrides) -> dict:
                                                       "b_lines": [1, 2]}]}],
         "submissions": {ann: {"cells": {"q1": "def f(x):\n    y = x + 1\n"
                                               "    return y  # </pre><script>alert(1)</script>",
-                                        "q2": "pass"}, "error": ""},
+                                        "q2": "pass"}, "code_lines": {"q1": [1, 2, 3]}, "error": ""},
                         ben: {"cells": {"q1": "z = x + 1\nreturn z", "q2": "pass"}, "error": ""}},
     }
     report.update(overrides)
@@ -127,12 +127,15 @@ def test_progress_report_ranking_side_by_side_and_review(client_for, make_user, 
     {"pairs": [{"a": "999999", "b": "1", "score": 0.5}]},  # a submission the run did not list
     {"pairs": [{"a": "ANN", "b": "BEN", "score": 1.5}]},  # score outside 0..1
     {"pairs": "not a list"},
+    {"submissions": {"ANN": {"cells": {"q1": "x"}, "code_lines": ["not", "a", "map"]}}},
 ])
 def test_a_report_outside_the_contract_is_refused_and_stores_nothing(client_for, make_user, course, course_work,
                                                                       worker, session, bad):
     assignment, ids = course_work
     _start(client_for, make_user, course, assignment)
-    if isinstance(bad["pairs"], list):
+    if "submissions" in bad:
+        bad = {"submissions": {str(ids["ann"]): bad["submissions"]["ANN"]}}
+    elif isinstance(bad["pairs"], list):
         bad = {"pairs": [{**pair, "a": pair["a"].replace("ANN", str(ids["ann"])),
                           "b": pair["b"].replace("BEN", str(ids["ben"])).replace("1", str(ids["ben"]))}
                          for pair in bad["pairs"]]}
