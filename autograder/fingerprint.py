@@ -35,6 +35,7 @@ WINDOW = 5
 _BUILTINS = frozenset(dir(builtins))
 _DROP = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
 _CLOSERS = {")", "]", "}"}
+_LAYOUT = {"NEWLINE", "INDENT", "DEDENT"}
 
 
 class Vocabulary:
@@ -192,7 +193,8 @@ def fingerprint(parsed: Parsed, vocabulary: Vocabulary, *, also_bound: Bound = (
             end += 1
         _winnow(tokens[start:end], vocabulary, k, window, where)
         start = end
-    code_lines = frozenset(line for _, first, last, _ in tokens for line in range(first, last + 1))
+    code_lines = frozenset(line for text, first, last, _ in tokens if text not in _LAYOUT
+                           for line in range(first, last + 1))  # INDENT sits on a docstring's line
     return Fingerprints(where, code_lines)
 
 
