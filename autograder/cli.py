@@ -3,6 +3,7 @@
     dlgrade grade --assignment SLUG SUBMISSION [--json OUT] [--gradescope OUT] [--sandbox process|docker] [--seed N]
     dlgrade check NOTEBOOK [--assignment SLUG]
     dlgrade assign SLUG [--out DIR] [--sandbox process|docker] [--json OUT]
+    dlgrade similarity SLUG SUBMISSIONS_DIR --out REPORT_DIR [--detail N]
 
 Exit codes: 0 when grading worked (whatever the score, or a rejected upload); 1 when the gate
 failed (assign) or public tests failed (check); 2 when grading itself failed or the command
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from autograder.errors import GradingError, PackageError
+from autograder.errors import GradingError, PackageError, SubmissionRejected
 
 
 def _write_json(path: str | None, data: dict) -> None:
@@ -59,6 +60,25 @@ def cmd_check(options) -> int:
     return check_notebook(Path(options.notebook), slug=options.assignment)
 
 
+def cmd_similarity(options) -> int:
+    from autograder.package import find_package
+    from autograder.similarity import similarity
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "fingerprint" and done == total:
+            print(f"read {total} submissions; comparing every pair ...", flush=True)
+
+    data = similarity(package_dir=find_package(options.slug), submissions_dir=Path(options.submissions),
+                      out_dir=Path(options.out), detail_pairs=options.detail, on_progress=progress)
+    for pair in data["pairs"][:10]:
+        print(f"{pair['score']:.3f}  {pair['a']}  {pair['b']}")
+    for name, info in sorted(data["submissions"].items()):
+        if info["error"]:
+            print(f"not read: {name}: {info['error']}")
+    print(f"{len(data['pairs'])} pairs: {Path(options.out) / 'pairs.json'}, {Path(options.out) / 'index.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description="Autograding for deep-learning systems courses")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--jobs", type=int, default=2, help="gradings in parallel")
     assign.add_argument("--json", help="write the gate report JSON here")
     assign.set_defaults(run=cmd_assign)
+
+    similar = commands.add_parser("similarity", help="staff: rank every pair of submissions by shared solution code")
+    similar.add_argument("slug", help="slug under assignments/, or a package folder")
+    similar.add_argument("submissions", help="folder of uploads (.ipynb or .py), one file per student")
+    similar.add_argument("--out", required=True, help="report folder: pairs.json and index.html")
+    similar.add_argument("--detail", type=int, default=200, help="pairs shown side by side in index.html")
+    similar.set_defaults(run=cmd_similarity)
     return parser
 
 
@@ -103,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except GradingError as error:
         print(f"dlgrade: grading failed: {error}", file=sys.stderr)
+        return 2
+    except SubmissionRejected as error:  # only commands that read many uploads let it out
+        print(f"dlgrade: {error}", file=sys.stderr)
         return 2
 
 

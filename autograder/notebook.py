@@ -112,16 +112,22 @@ def strip_magics(source: str, where: str, warnings: list[str]) -> str:
     return "\n".join(lines)
 
 
-def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
-    """Assemble the submission module from the upload's solution cells and the source
-    notebook's provided cells."""
-    expected = source_cells(source_notebook)
-    solution_ids = [cell.grade_id for cell in expected if cell.kind == "solution"]
+def solution_texts(upload: dict) -> dict[str, list[str]]:
+    """grade_id → the text of every solution cell in the upload that carries it."""
     found: dict[str, list[str]] = {}
     for cell in upload.get("cells", []):
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
             found.setdefault(meta["grade_id"], []).append(_text(cell))
+    return found
+
+
+def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
+    """Assemble the submission module from the upload's solution cells and the source
+    notebook's provided cells."""
+    expected = source_cells(source_notebook)
+    solution_ids = [cell.grade_id for cell in expected if cell.kind == "solution"]
+    found = solution_texts(upload)
     for grade_id in solution_ids:
         if grade_id not in found:
             raise SubmissionRejected(

@@ -191,3 +191,60 @@ class GradeRun(Base):
     failure_detail: Mapped[str] = mapped_column(sa.Text, default="")
 
     submission: Mapped[Submission] = relationship(back_populates="grades")
+
+
+# queued -> running -> done | failed
+SIMILARITY_STATES = ("queued", "running", "done", "failed")
+# what staff decided about a pair
+PAIR_STATUSES = ("open", "reviewed", "dismissed")
+
+
+class SimilarityRun(Base):
+    """One similarity review of an assignment's submissions, computed by a worker."""
+
+    __tablename__ = "similarity_runs"
+    __table_args__ = (sa.UniqueConstraint("assignment_id", "attempt"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(sa.ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column()  # 1, 2, ... per assignment: the task's second argument
+    state: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    include_earlier: Mapped[bool] = mapped_column(default=False)  # every graded submission, not only the counted one
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    worker: Mapped[str] = mapped_column(sa.String(200), default="")
+    progress_phase: Mapped[str] = mapped_column(sa.String(40), default="")
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    compared: Mapped[int] = mapped_column(default=0)  # submissions compared
+    total_pairs: Mapped[int] = mapped_column(default=0)  # pairs scored (only the top ones are stored)
+    cells: Mapped[Any] = mapped_column(JSONText, default=list)  # grade_ids seen
+    sources: Mapped[Any] = mapped_column(JSONText, nullable=True)  # {submission id: {"cells": {...}, "error"}}
+    message: Mapped[str] = mapped_column(sa.Text, default="")  # why a run failed (staff only)
+
+    assignment: Mapped[Assignment] = relationship()
+    pairs: Mapped[list["SimilarityPair"]] = relationship(back_populates="run", order_by="SimilarityPair.score.desc()",
+                                                         cascade="all, delete-orphan")
+
+
+class SimilarityPair(Base):
+    """Two submissions of a run, their scores, the matched regions, and what staff decided."""
+
+    __tablename__ = "similarity_pairs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("similarity_runs.id", ondelete="CASCADE"), index=True)
+    a_submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"))
+    b_submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(default=0.0)
+    cells: Mapped[Any] = mapped_column(JSONText, default=dict)  # grade_id → score
+    matches: Mapped[Any] = mapped_column(JSONText, default=list)  # [{"a_cell", "a_lines", "b_cell", "b_lines"}]
+    status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    run: Mapped[SimilarityRun] = relationship(back_populates="pairs")
+    a_submission: Mapped[Submission] = relationship(foreign_keys=[a_submission_id])
+    b_submission: Mapped[Submission] = relationship(foreign_keys=[b_submission_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])

@@ -62,6 +62,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "unpack_function": ("autograder.bundle:unpack", str, "engine entry point that unpacks a grader bundle"),
     "gate_function": ("autograder.assign:assign", str, "engine entry point that runs the release gate"),
     "keep_workdirs": (False, _bool, "keep per-job scratch folders (debugging)"),
+    "similarity_pairs": (200, int, "a similarity report carries the top N pairs overall and the top N of each cell"),
 }
 
 

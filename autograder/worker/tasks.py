@@ -6,7 +6,7 @@ import logging
 import os
 import time
 
-from autograder.worker import jobs
+from autograder.worker import jobs, similarity_jobs
 from autograder.worker.app import app, settings
 from autograder.worker.context import WorkerContext
 from autograder.worker.portal import PortalUnavailable
@@ -83,4 +83,15 @@ def run_gate(self, assignment_id: int, attempt: int) -> str:
     except jobs.RetryLater as later:
         raise _retry(self, later)
     log.info("gate of assignment %s attempt %s: %s", assignment_id, attempt, outcome)
+    return outcome
+
+
+@app.task(name="dlgrade.run_similarity", bind=True)
+def run_similarity(self, assignment_id: int, attempt: int) -> str:
+    try:
+        outcome = similarity_jobs.similarity_job(context(), int(assignment_id), int(attempt),
+                                                 task_id=self.request.id or "local")
+    except jobs.RetryLater as later:
+        raise _retry(self, later)
+    log.info("similarity review of assignment %s run %s: %s", assignment_id, attempt, outcome)
     return outcome

@@ -13,6 +13,8 @@ import io
 import pytest
 from web_helpers import make_package, make_result, notebook_bytes
 
+from web.models import SimilarityPair, SimilarityRun
+
 MEMBERS = {"owner", "ta", "instructor"}
 STAFF = {"ta", "instructor"}
 STUDENTS = {"owner"}
@@ -41,6 +43,10 @@ MATRIX = {
     "gradebook.show": ("GET", "/courses/{course}/gradebook", "course", {"instructor"}),
     "gradebook.export_nbgrader": ("GET", "/courses/{course}/gradebook.csv", "course", {"instructor"}),
     "gradebook.export_canvas": ("GET", "/courses/{course}/canvas.csv", "course", {"instructor"}),
+    "similarity.show": ("GET", "/assignments/{assignment}/similarity", "assignment", STAFF),
+    "similarity.start": ("POST", "/assignments/{assignment}/similarity", "assignment", STAFF),
+    "similarity.pair": ("GET", "/similarity/pairs/{pair}", "pair", STAFF),
+    "similarity.review": ("POST", "/similarity/pairs/{pair}/review", "pair", STAFF),
     "api.me": ("GET", "/api/me", None, LOGGED_IN),
     "api.create_token": ("POST", "/api/tokens", None, LOGGED_IN),
     "api.course": ("GET", "/api/courses/{course}", "course", MEMBERS),
@@ -89,6 +95,16 @@ def scenario(session, make_course, make_user, make_assignment, make_submission):
         "other": {"course": course_b.id, "assignment": assignment_b.id,
                   "submission": make_submission(users["b_student"], assignment_b, result=make_result()).id},
     }
+    # a similarity pair per course: the owner's and the peer's work, and two of course B's
+    b_second = make_submission(make_user("student", course_b), assignment_b, result=make_result()).id
+    for variant, assignment, a, b in (("own", assignment_a, objects["own"]["submission"], objects["peer"]["submission"]),
+                                      ("other", assignment_b, objects["other"]["submission"], b_second)):
+        run = SimilarityRun(assignment_id=assignment.id, attempt=1, state="done", cells=["q1"], sources={})
+        run.pairs.append(SimilarityPair(a_submission_id=a, b_submission_id=b, score=0.9, cells={"q1": 0.9}, matches=[]))
+        session.add(run)
+        session.commit()
+        objects[variant]["pair"] = run.pairs[0].id
+    objects["peer"]["pair"] = objects["own"]["pair"]
     return users, objects
 
 
@@ -107,6 +123,8 @@ def _call(client, method, url, endpoint):
         data = {"notebook": (io.BytesIO(notebook_bytes(slug="alpha")), "alpha.ipynb")}
     if endpoint == "submissions.override":
         data = {"score": "1", "comment": "matrix"}
+    if endpoint == "similarity.review":
+        data = {"status": "reviewed", "comment": "matrix"}
     return client.post(url, data, content_type="multipart/form-data" if data and "notebook" in data else None)
 
 
@@ -155,7 +173,10 @@ def test_unreleased_assignments_are_invisible_to_students(client_for, make_stude
 def test_people_cannot_call_worker_routes(client_for, scenario, role):
     users, objects = scenario
     client = client_for(users[role])
-    sub = objects["own"]["submission"]
+    sub, assignment = objects["own"]["submission"], objects["own"]["assignment"]
     for method, url in [("GET", f"/api/worker/submissions/{sub}"), ("GET", f"/api/worker/submissions/{sub}/file"),
-                        ("POST", f"/api/worker/submissions/{sub}/result"), ("GET", "/api/worker/stuck")]:
+                        ("POST", f"/api/worker/submissions/{sub}/result"), ("GET", "/api/worker/stuck"),
+                        ("GET", f"/api/worker/assignments/{assignment}/similarity/1"),
+                        ("POST", f"/api/worker/assignments/{assignment}/similarity/1/progress"),
+                        ("POST", f"/api/worker/assignments/{assignment}/similarity/1/report")]:
         assert client.api(method, url, json={"attempt": 1, "result": {}}).status_code in (401, 403)

@@ -292,6 +292,9 @@ def openapi():
         "/api/worker/submissions/{id}/result": ["post"], "/api/worker/submissions/{id}/failure": ["post"],
         "/api/worker/assignments/{id}": ["get"], "/api/worker/assignments/{id}/package": ["get"],
         "/api/worker/assignments/{id}/gate": ["post"], "/api/worker/stuck": ["get"],
+        "/api/worker/assignments/{id}/similarity/{attempt}": ["get"],
+        "/api/worker/assignments/{id}/similarity/{attempt}/progress": ["post"],
+        "/api/worker/assignments/{id}/similarity/{attempt}/report": ["post"],
     }
     for path, methods in worker.items():
         for method in methods:

@@ -170,3 +170,62 @@ def stuck():
     db.session.commit()
     return jsonify(submissions=[{"id": s.id, "attempt": s.attempt, "queue": s.queue, "state": s.state,
                                  "updated_at": s.updated_at.isoformat()} for s in subs])
+
+
+# --- similarity review (dlgrade.run_similarity) ----------------------------------------------
+
+def _similarity_run(assignment_id: int, attempt: int):
+    from .. import similarity
+
+    return similarity.run_for(db.session, assignment_id, attempt) or abort(404)
+
+
+@bp.get("/assignments/<int:assignment_id>/similarity/<int:attempt>")
+@require_worker
+def similarity_run(assignment_id: int, attempt: int):
+    from .. import similarity
+
+    run = _similarity_run(assignment_id, attempt)
+    a = run.assignment
+    subs = similarity.submissions_to_compare(db.session, run)
+    db.session.commit()
+    return jsonify(attempt=run.attempt, state=run.state, include_earlier=run.include_earlier,
+                   assignment={"id": a.id, "slug": a.slug, "bundle_digest": a.bundle_digest},
+                   submissions=[{"id": s.id, "filename": s.filename, "sha256": s.sha256} for s in subs])
+
+
+@bp.post("/assignments/<int:assignment_id>/similarity/<int:attempt>/progress")
+@require_worker
+def similarity_progress(assignment_id: int, attempt: int):
+    from .. import similarity
+
+    body = _body()
+    run = _similarity_run(assignment_id, attempt)
+    if _int(body, "attempt") != attempt:
+        abort(400, description="'attempt' differs from the run in the URL.")
+    if not similarity.record_progress(db.session, run, worker=str(body.get("worker", "")),
+                                      phase=str(body.get("test") or ""), done=_int(body, "done"),
+                                      total=_int(body, "total")):
+        return jsonify(error="the run is finished"), 409
+    return jsonify(ok=True)
+
+
+@bp.post("/assignments/<int:assignment_id>/similarity/<int:attempt>/report")
+@require_worker
+def similarity_report(assignment_id: int, attempt: int):
+    from .. import similarity
+
+    body = _body()
+    run = _similarity_run(assignment_id, attempt)
+    report = body.get("report")
+    if report is not None and not isinstance(report, dict):
+        abort(400, description="'report' must be an object.")
+    try:
+        stored = similarity.record_report(db.session, run, worker=str(body.get("worker", "")), report=report,
+                                          error=str(body.get("error") or ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        db.session.rollback()
+        abort(400, description=f"the report does not follow CONTRACT.md: {exc}")
+    if not stored:
+        return jsonify(error="this run is already finished or was replaced"), 409
+    return jsonify(stored=True)
