@@ -89,12 +89,15 @@ def load_principal() -> None:
         g.user = db.session.get(User, user_id)
 
 
-def login_user(user: User) -> None:
-    """Log in on a fresh session id: any id an attacker planted before the login stays anonymous."""
+def login_user(user: User, *, renewing: bool = False) -> None:
+    """Log in on a fresh session id: any id an attacker planted before the login stays anonymous.
+    `renewing`: the same user, already logged in here, moves to a new id (after a password change
+    or a sign-out of every other session); the CSRF token stays, so open tabs keep working."""
+    csrf = session.get("csrf") if renewing else None
     session.clear()
     regenerate(session)
     session["user_id"] = user.id
-    session["csrf"] = secrets.token_urlsafe(32)
+    session["csrf"] = csrf or secrets.token_urlsafe(32)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -53,7 +53,7 @@ def change_password():
         return _account_page(error=problem, status=400)
     ended = accounts.set_password(db.session, g.user, hash_password(password))
     db.session.commit()
-    login_user(g.user)  # this browser carries on with a new session id; every old one is gone
+    login_user(g.user, renewing=True)  # this browser carries on with a new session id; every old one is gone
     flash(f"Password changed; {ended} session{'s' if ended != 1 else ''} ended, including every other device.")
     return redirect(url_for("account.show"))
 
@@ -63,7 +63,7 @@ def change_password():
 def sign_out_others():
     ended, _ = accounts.sign_out_everywhere(db.session, g.user.id, revoke_tokens=False)
     db.session.commit()
-    login_user(g.user)
+    login_user(g.user, renewing=True)
     flash(f"Every other session has ended ({max(ended - 1, 0)} on other devices).")
     return redirect(url_for("account.show"))
 
@@ -131,6 +131,6 @@ def admin_sign_out(user_id: int):
     ended, revoked = accounts.sign_out_everywhere(db.session, target.id, revoke_tokens=True)
     db.session.commit()
     if target.id == g.user.id:
-        login_user(g.user)
+        login_user(g.user, renewing=True)
     flash(f"{target.email}: {ended} session(s) ended, {revoked} API token(s) revoked.")
     return redirect(safe_next(request.form.get("next")) or url_for("account.show"))
