@@ -19,6 +19,7 @@ from .config import parse_rate
 from .db import db, utcnow
 from .models import STAFF_ROLES, ApiToken, Membership, User
 from .sessions import regenerate
+from .throttle import client_address
 
 TOKEN_LAST_USED_EVERY = dt.timedelta(minutes=1)  # last use is shown to the minute; spare the writes
 
@@ -232,10 +233,17 @@ def rate_limit(key: str, spec: str) -> None:
         abort(429, description="Too many requests; wait a minute and try again.")
 
 
+def request_client_address() -> str:
+    """The client's address as the trusted proxy setting allows (web/throttle.py)."""
+    return client_address(request.remote_addr or "", request.headers.getlist("X-Forwarded-For"),
+                          current_app.config["TRUSTED_PROXIES"])
+
+
 def api_rate_limit() -> None:
     if not request.path.startswith("/api/"):
         return
-    who = f"tok{g.api_token.id}" if g.get("api_token") else (f"u{g.user.id}" if g.get("user") else request.remote_addr)
+    who = (f"tok{g.api_token.id}" if g.get("api_token") else
+           f"u{g.user.id}" if g.get("user") else request_client_address())
     rate_limit(f"api:{who}", current_app.config["API_RATE_LIMIT"])
 
 

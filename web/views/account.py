@@ -9,9 +9,10 @@ from .. import accounts, throttle
 from ..db import db, utcnow
 from ..mail import mail_configured
 from ..models import User
-from ..security import hash_password, issue_token, login_required, login_user, safe_next, verify_password
+from ..security import (hash_password, issue_token, login_required, login_user, request_client_address, safe_next,
+                        verify_password)
 from ..sessions import active_session_count
-from .auth import client_address, login_policy, mail_reset_link
+from .auth import login_policy, mail_reset_link
 from .common import course_for
 
 bp = Blueprint("account", __name__)
@@ -36,7 +37,7 @@ def show():
 def change_password():
     """The current password is required (a borrowed session alone cannot take the account), and
     wrong ones count against the account's login throttle."""
-    policy, address, now = login_policy(), client_address(), utcnow()
+    policy, address, now = login_policy(), request_client_address(), utcnow()
     refusal = throttle.check(db.session, email=g.user.email, address=address, policy=policy, now=now)
     if refusal is not None:
         return _account_page(error=refusal.message, status=429)

@@ -12,16 +12,12 @@ from .. import accounts, sessions, throttle
 from ..db import db, utcnow
 from ..mail import MailError, mail_configured, send_mail
 from ..models import Course, Membership, PasswordReset, User
-from ..security import hash_password, login_required, login_user, rate_limit, safe_next, verify_password
+from ..security import (hash_password, login_required, login_user, rate_limit, request_client_address, safe_next,
+                        verify_password)
 
 bp = Blueprint("auth", __name__)
 RESET_MAIL_EVERY_S = 60  # one reset mail per account per minute, whatever is asked
 FORGOT_LIMIT = "5/3600"  # reset requests per client address
-
-
-def client_address() -> str:
-    return throttle.client_address(request.remote_addr or "", request.headers.getlist("X-Forwarded-For"),
-                                   current_app.config["TRUSTED_PROXIES"])
 
 
 def login_policy() -> throttle.Policy:
@@ -33,7 +29,7 @@ def login():
     policy, error, status, retry_after = login_policy(), None, 200, None
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
-        address, now = client_address(), utcnow()
+        address, now = request_client_address(), utcnow()
         refusal = throttle.check(db.session, email=email, address=address, policy=policy, now=now)
         if refusal is not None:
             error, status, retry_after = refusal.message, 429, refusal.wait_s
@@ -73,7 +69,7 @@ def forgot_password():
     if request.method == "POST":
         if not mail:
             abort(404, description="Password reset by email is not set up here; ask your course instructor.")
-        rate_limit(f"forgot:{throttle.address_subject(client_address())}", FORGOT_LIMIT)
+        rate_limit(f"forgot:{throttle.address_subject(request_client_address())}", FORGOT_LIMIT)
         email = request.form.get("email", "").strip().lower()
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is not None and not _mailed_recently(user.id):
