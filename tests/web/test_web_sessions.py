@@ -161,3 +161,38 @@ def test_expired_sessions_do_not_log_in(app, session, make_student):
         expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
     session.commit()
     assert client.get("/api/me").status_code == 401
+
+
+def test_storing_the_session_never_commits_a_failed_views_work(app_config):
+    """A view that flushed, then failed, leaves its transaction open until teardown; storing the
+    session (on its own connection) must neither wait on that lock nor commit the work."""
+    import time
+
+    from flask import abort, session
+
+    from web import create_app
+    from web.db import db
+    from web.models import Course
+
+    app = create_app(app_config)
+
+    @app.get("/flush-then-fail")
+    def flush_then_fail():
+        db.session.add(Course(slug="half-made", title="never committed"))
+        db.session.flush()
+        session["marker"] = "written"  # the session changes too, so it must be stored
+        abort(409)
+
+    try:
+        client = app.test_client()
+        client.get("/login")
+        started = time.monotonic()
+        assert client.get("/flush-then-fail").status_code == 409
+        assert time.monotonic() - started < 10
+        with app.app_context():
+            assert db.session.scalar(sa.select(Course).where(Course.slug == "half-made")) is None
+            stored = db.session.scalars(sa.select(UserSession.data)).all()
+            assert [data.get("marker") for data in stored] == ["written"]
+    finally:
+        with app.app_context():
+            db.engine.dispose()
