@@ -18,7 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .config import parse_rate
 from .db import db, utcnow
 from .models import STAFF_ROLES, ApiToken, Membership, User
-from .sessions import regenerate
+from .sessions import init_app as init_sessions, regenerate
 from .throttle import client_address
 
 TOKEN_LAST_USED_EVERY = dt.timedelta(minutes=1)  # last use is shown to the minute; spare the writes
@@ -299,9 +299,7 @@ def security_headers(response):
 
 
 def init_app(app: Flask) -> None:
-    from . import sessions
-
-    sessions.init_app(app)
+    init_sessions(app)
     app.extensions["dlgrade_ratelimit"] = RateLimiter(app.config["RATE_LIMIT_STORAGE"])
     app.before_request(load_principal)
     app.before_request(api_rate_limit)
