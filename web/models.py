@@ -90,6 +90,46 @@ class ApiToken(Base):
     user: Mapped[User | None] = relationship()
 
 
+class UserSession(Base):
+    """A browser session kept on the server; the cookie holds only a random id whose sha256 is
+    the key here. user_id is set once logged in, so every session of an account can be ended."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True,
+                                                index=True)
+    data: Mapped[Any] = mapped_column(JSONText, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginThrottle(Base):
+    """Wrong-login counters shared by every portal process. scope: 'account' (subject: the
+    email typed) or 'address' (subject: the client address, IPv6 folded to its /64)."""
+
+    __tablename__ = "login_throttle"
+    scope: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PasswordReset(Base):
+    """A one-time password reset link; only the sha256 of its secret is stored."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Assignment(Base):
     __tablename__ = "assignments"
     __table_args__ = (sa.UniqueConstraint("course_id", "slug"),)

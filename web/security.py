@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
 import secrets
 import threading
 import time
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import Flask, abort, current_app, g, jsonify, request, session
@@ -16,6 +18,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .config import parse_rate
 from .db import db, utcnow
 from .models import STAFF_ROLES, ApiToken, Membership, User
+from .sessions import init_app as init_sessions, regenerate
+from .throttle import client_address
+
+TOKEN_LAST_USED_EVERY = dt.timedelta(minutes=1)  # last use is shown to the minute; spare the writes
 
 # --- passwords and tokens -------------------------------------------------------------------
 
@@ -72,20 +78,50 @@ def load_principal() -> None:
         g.api_token, g.bearer = row[0], plain
         if row[0].kind == "user":
             g.user = row[1]
+        now = utcnow()
+        if row[0].last_used_at is None or now - row[0].last_used_at > TOKEN_LAST_USED_EVERY:
+            row[0].last_used_at = now
+            db.session.commit()
         return
+    # the session row exists only while the login holds (logout, a password change or a
+    # sign-out everywhere delete it), so its user_id is all there is to check
     user_id = session.get("user_id")
     if user_id is not None:
-        user = db.session.get(User, user_id)
-        if user is not None and session.get("pw") == user.password_hash[-16:]:
-            g.user = user
+        g.user = db.session.get(User, user_id)
 
 
-def login_user(user: User) -> None:
+def login_user(user: User, *, renewing: bool = False) -> None:
+    """Log in on a fresh session id: any id an attacker planted before the login stays anonymous.
+    `renewing`: the same user, already logged in here, moves to a new id (after a password change
+    or a sign-out of every other session); the CSRF token stays, so open tabs keep working."""
+    csrf = session.get("csrf") if renewing else None
     session.clear()
-    session.permanent = True
+    regenerate(session)
     session["user_id"] = user.id
-    session["pw"] = user.password_hash[-16:]  # a password change ends other sessions
-    session["csrf"] = secrets.token_urlsafe(32)
+    session["csrf"] = csrf or secrets.token_urlsafe(32)
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None (the caller goes home instead).
+
+    Checked on the raw value and on every percent-decoding of it, since a browser or a proxy
+    may decode once more: no scheme or host, no `//` start (protocol-relative), no backslash
+    (browsers read it as `/`), no control characters or spaces (browsers drop tab/CR/LF, so
+    `/%09/evil` decoded becomes `//evil`), ASCII only."""
+    if not target or len(target) > 2000:
+        return None
+    layer, seen = target, set()
+    while layer not in seen:
+        seen.add(layer)
+        if not layer.startswith("/") or layer.startswith("//") or "\\" in layer:
+            return None
+        if any(ord(char) <= 0x20 or ord(char) >= 0x7F for char in layer):
+            return None
+        parts = urlsplit(layer)
+        if parts.scheme or parts.netloc:
+            return None
+        layer = unquote(layer)
+    return target
 
 
 def wants_json() -> bool:
@@ -197,10 +233,17 @@ def rate_limit(key: str, spec: str) -> None:
         abort(429, description="Too many requests; wait a minute and try again.")
 
 
+def request_client_address() -> str:
+    """The client's address as the trusted proxy setting allows (web/throttle.py)."""
+    return client_address(request.remote_addr or "", request.headers.getlist("X-Forwarded-For"),
+                          current_app.config["TRUSTED_PROXIES"])
+
+
 def api_rate_limit() -> None:
     if not request.path.startswith("/api/"):
         return
-    who = f"tok{g.api_token.id}" if g.get("api_token") else (f"u{g.user.id}" if g.get("user") else request.remote_addr)
+    who = (f"tok{g.api_token.id}" if g.get("api_token") else
+           f"u{g.user.id}" if g.get("user") else request_client_address())
     rate_limit(f"api:{who}", current_app.config["API_RATE_LIMIT"])
 
 
@@ -256,6 +299,7 @@ def security_headers(response):
 
 
 def init_app(app: Flask) -> None:
+    init_sessions(app)
     app.extensions["dlgrade_ratelimit"] = RateLimiter(app.config["RATE_LIMIT_STORAGE"])
     app.before_request(load_principal)
     app.before_request(api_rate_limit)

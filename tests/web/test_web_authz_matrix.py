@@ -65,8 +65,18 @@ MATRIX = {
     "api.logs": ("GET", "/api/submissions/{submission}/logs", "submission", STAFF),
     "api.regrade": ("POST", "/api/submissions/{submission}/regrade", "submission", STAFF),
     "api.override": ("POST", "/api/submissions/{submission}/override", "submission", STAFF),
+    "api.list_tokens": ("GET", "/api/tokens", None, LOGGED_IN),
+    "api.revoke_token": ("DELETE", "/api/tokens/{token}", "token", {"owner"}),
+    "account.show": ("GET", "/account", None, LOGGED_IN),
+    "account.change_password": ("POST", "/account/password", None, LOGGED_IN),
+    "account.sign_out_others": ("POST", "/account/sign-out-everywhere", None, LOGGED_IN),
+    "account.create_token": ("POST", "/account/tokens", None, LOGGED_IN),
+    "account.revoke_token": ("POST", "/account/tokens/{token}/revoke", "token", {"owner"}),
+    "account.staff_reset": ("POST", "/courses/{course}/members/{member}/password-reset", "course", {"instructor"}),
+    "account.admin_sign_out": ("POST", "/users/{member}/sign-out-everywhere", None, set()),  # administrators only
 }
-PUBLIC = {"auth.login", "auth.logout", "auth.healthz", "api.openapi", "static"}
+PUBLIC = {"auth.login", "auth.logout", "auth.healthz", "auth.forgot_password", "auth.reset_password", "api.openapi",
+          "static"}
 
 
 def test_matrix_covers_every_route(app):
@@ -77,6 +87,8 @@ def test_matrix_covers_every_route(app):
 
 @pytest.fixture
 def scenario(session, make_course, make_user, make_assignment, make_submission):
+    from web.security import issue_token
+
     course_a, course_b = make_course("course-a"), make_course("course-b")
     users = {
         "owner": make_user("student", course_a, email="owner@example.edu"),
@@ -105,6 +117,14 @@ def scenario(session, make_course, make_user, make_assignment, make_submission):
         session.commit()
         objects[variant]["pair"] = run.pairs[0].id
     objects["peer"]["pair"] = objects["own"]["pair"]
+    # a token is "own" for the student `owner` only; `member` is the account a reset or sign-out targets
+    objects["own"].update(token=issue_token(kind="user", user_id=users["owner"].id, name="own")[0],
+                          member=users["peer"].id)
+    objects["other"].update(token=issue_token(kind="user", user_id=users["b_student"].id, name="other")[0],
+                            member=users["b_student"].id)
+    session.commit()
+    for variant in ("own", "other"):
+        objects[variant]["token"] = objects[variant]["token"].id
     return users, objects
 
 

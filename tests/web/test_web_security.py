@@ -40,23 +40,6 @@ def test_secure_cookie_is_configurable(app_config):
         db.engine.dispose()
 
 
-def test_open_redirect_is_refused(app, make_student):
-    make_student(email="r@example.edu", password="pw-123456")
-    client = app.test_client()
-    page = client.get("/login?next=//evil.example/x").data.decode()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login?next=//evil.example/x", data={"email": "r@example.edu", "password": "pw-123456",
-                                                                  "csrf_token": token})
-    assert response.headers["Location"] in ("/", "http://localhost/")
-
-
-def test_password_change_ends_sessions(app, session, client_for, make_student):
-    student = make_student()
-    client = client_for(student)
-    assert client.get("/api/me").status_code == 200
-    student.password_hash = "scrypt:changed$" + "0" * 40
-    session.commit()
-    assert client.get("/api/me").status_code == 401
 
 
 def test_forms_and_cookie_api_calls_need_the_csrf_token(app, client_for, make_student, make_assignment):
@@ -105,12 +88,6 @@ def test_names_and_messages_are_escaped(app, session, client_for, make_user, cou
             body = client.get(url).data.decode()
             assert evil not in body
 
-
-def test_login_is_rate_limited(app, make_student):
-    make_student(email="slow@example.edu")
-    client = app.test_client()
-    statuses = [login(client, "slow@example.edu", f"guess{i}").status_code for i in range(12)]
-    assert statuses[:10] == [401] * 10 and statuses[-1] == 429
 
 
 @pytest.mark.redis

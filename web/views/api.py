@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, abort, g, jsonify, request
 
-from .. import grading, gradebook, services, store
+from .. import accounts, grading, gradebook, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
 from ..roster import RosterError, import_roster
@@ -264,6 +264,23 @@ def create_token(submission_id: int | None = None):
     row, plain = issue_token(kind="user", user_id=g.user.id, name=str(body.get("name", "cli"))[:200])
     db.session.commit()
     return jsonify(id=row.id, token=plain, prefix=row.prefix), 201
+
+
+@route("/tokens", "GET", "The caller's API tokens with their last use (never the token itself)")
+def list_tokens():
+    return jsonify(tokens=[{"id": t.id, "name": t.name, "prefix": t.prefix, "revoked": t.revoked,
+                            "created_at": t.created_at.isoformat(),
+                            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None}
+                           for t in accounts.user_tokens(db.session, g.user.id)])
+
+
+@route("/tokens/<int:token_id>", "DELETE", "Revoke one of the caller's API tokens (the next request with it fails)")
+def revoke_token(token_id: int):
+    token = accounts.revoke_token(db.session, user_id=g.user.id, token_id=token_id)
+    if token is None:
+        abort(404)
+    db.session.commit()
+    return jsonify(id=token.id, revoked=True)
 
 
 @bp.get("/openapi.json")

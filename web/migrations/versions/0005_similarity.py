@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_similarity'
-down_revision = '0001'
+down_revision = '0003_sessions_and_throttle'
 branch_labels = None
 depends_on = None
 
