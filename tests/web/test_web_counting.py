@@ -32,6 +32,8 @@ def test_last_graded_counts_and_the_page_says_so(client_for, make_user, course, 
     assert "This assignment counts the latest graded submission." in page
     assert f"Submission {second.id} counts: this assignment counts your latest graded submission." in page
     assert _gradebook_score(client_for, make_user, course, assignment) == 9.0
+    overview = client_for(student).get(f"/courses/{course.id}").data.decode()
+    assert f"Submission {second.id} counts: this assignment counts your latest graded submission." in overview
     first_page = client_for(student).get(f"/submissions/{first.id}").data.decode()
     assert "This submission does not count for the assignment." in first_page
 
