@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from autograder import config
+from autograder.errors import GradingError
 from autograder.result import GradeResult, format_table, to_gradescope
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +48,16 @@ def grade_submission(package: Path, *, root: Path | None = None, sandbox: str | 
                              message="No notebook (.ipynb) in your submission: upload the assignment's notebook.",
                              run={"durations": {"total_s": round(time.monotonic() - started, 3)}}).to_dict()
     else:
-        result = grade(package, submission, sandbox=sandbox or config.get("sandbox"), hardware=hardware).to_dict()
+        try:
+            result = grade(package, submission, sandbox=sandbox or config.get("sandbox"), hardware=hardware).to_dict()
+        except GradingError as error:
+            # A last-ditch results.json: the student reads that the grader failed, not a silent 0;
+            # the reason goes to stdout, which Gradescope shows to staff only.
+            print(f"dlgrade: grading failed: {error}")
+            result = GradeResult(status="error", assignment=load_assignment(package).slug,
+                                 message="The autograder failed on this submission (not your code's score); "
+                                         "course staff can see why. Submit again, or ask them.",
+                                 run={"durations": {"total_s": round(time.monotonic() - started, 3)}}).to_dict()
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")

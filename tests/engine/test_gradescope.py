@@ -125,3 +125,21 @@ def test_hidden_parts_keep_the_total_visible_and_their_details_secret():
     assert all(t["visibility"] != "hidden" for t in results["tests"])  # a hidden test would hide the total
     assert secret not in json.dumps(results) and "staff only" not in json.dumps(results)
     assert results["tests"][1]["name"] == "edge: hidden test" and results["tests"][1]["score"] == 0.0
+
+
+def test_a_failed_grading_still_writes_results_that_say_so(tmp_path, monkeypatch, capsys):
+    from autograder import grading
+    from autograder.errors import GradingError
+    from autograder.gradescope import grade_submission
+
+    def broken(*args, **kwargs):
+        raise GradingError("trusted run crashed: image missing")
+
+    monkeypatch.setattr(grading, "grade", broken)
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "example.ipynb").write_text("{}")
+    result = grade_submission(EXAMPLE, root=tmp_path)
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    validate(results)
+    assert result["status"] == "error" and "The autograder failed" in results["output"]
+    assert "image missing" not in results["output"] and "image missing" in capsys.readouterr().out
