@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import os
-import shutil
-import sys
+import functools
 import tempfile
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from .models import Assignment, User
 
@@ -52,22 +52,41 @@ def penalty_points(line) -> float:
     return round(line.raw_score - line.score, 4)
 
 
-def _alembic_on_path() -> None:
-    """nbgrader's Gradebook runs the `alembic` command to stamp a new database; it sits next to
-    this interpreter, which is not on PATH when the portal runs as `.venv/bin/python -m ...`."""
-    if shutil.which("alembic") is None:
-        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+@functools.cache
+def _nbgrader_schema_version() -> str:
+    """The head of nbgrader's own migrations, read in-process."""
+    import nbgrader
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
+
+
+def _new_nbgrader_database(url: str) -> None:
+    """nbgrader's tables, stamped with its schema version. Left to itself, Gradebook() stamps a
+    new database by running the `alembic` command in a subprocess (10-20 s on a busy host)."""
+    from nbgrader.api import Base
+
+    engine = sa.create_engine(url)
+    try:
+        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                         {"v": _nbgrader_schema_version()})
+    finally:
+        engine.dispose()
 
 
 def nbgrader_csv(assignments: list[Assignment], rows) -> str:
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
-    _alembic_on_path()
     ids = student_ids([row.user for row in rows])
     with tempfile.TemporaryDirectory(prefix="dlgrade-nbgrader-") as tmp:
         out = Path(tmp) / "grades.csv"
-        gradebook = Gradebook(f"sqlite:///{Path(tmp) / 'gradebook.db'}")
+        url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        _new_nbgrader_database(url)
+        gradebook = Gradebook(url)
         try:
             for assignment in assignments:
                 gradebook.add_assignment(assignment.slug, duedate=_naive_utc(assignment.deadline))

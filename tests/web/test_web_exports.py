@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -93,10 +95,17 @@ def _nbgrader_gradebook_export(tmp_path: Path, course_data) -> str:
     return out.read_text(encoding="utf-8")
 
 
-def test_nbgrader_export_is_the_file_nbgrader_writes(tmp_path, graded_course, course):
+def test_nbgrader_export_is_the_file_nbgrader_writes(tmp_path, graded_course, course, monkeypatch):
+    from web.exports import _nbgrader_schema_version
+
     ours = graded_course["instructor"].get(f"/courses/{course.id}/gradebook.csv").data.decode()
+    # nbgrader stamps a new gradebook by running `alembic`, which an nbgrader user has on PATH
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     theirs = _nbgrader_gradebook_export(tmp_path, graded_course)
     assert ours == theirs
+    stamped = sqlite3.connect(tmp_path / "nbgrader" / "gradebook.db").execute(
+        "SELECT version_num FROM alembic_version").fetchone()[0]
+    assert stamped == _nbgrader_schema_version()  # dlgrade's gradebook is at nbgrader's own schema version
     rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(io.StringIO(ours))}
     assert rows[("beta", "s1")]["late_submission_penalty"] == "0.0"  # on time: no residue
     assert rows[("beta", "s1")]["score"] == "14.854839"  # `best` picked the earlier, higher try
