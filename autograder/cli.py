@@ -4,6 +4,8 @@
     dlgrade check NOTEBOOK [--assignment SLUG]
     dlgrade assign SLUG [--out DIR] [--sandbox process|docker] [--json OUT]
     dlgrade similarity SLUG SUBMISSIONS_DIR --out REPORT_DIR [--detail N]
+    dlgrade gradescope-zip SLUG --out ZIP      (the autograder zip to upload to Gradescope)
+    dlgrade gradescope --assignment PACKAGE    (inside Gradescope: what run_autograder calls)
 
 Exit codes: 0 when grading worked (whatever the score, or a rejected upload); 1 when the gate
 failed (assign) or public tests failed (check); 2 when grading itself failed or the command
@@ -79,6 +81,22 @@ def cmd_similarity(options) -> int:
     return 0
 
 
+def cmd_gradescope(options) -> int:
+    from autograder.gradescope import grade_submission
+    from autograder.package import find_package
+
+    grade_submission(find_package(options.assignment), sandbox=options.sandbox, hardware=options.hardware)
+    return 0
+
+
+def cmd_gradescope_zip(options) -> int:
+    from autograder.gradescope import write_zip
+    from autograder.package import find_package
+
+    print(f"wrote {write_zip(find_package(options.slug), Path(options.out))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description="Autograding for deep-learning systems courses")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--out", required=True, help="report folder: pairs.json and index.html")
     similar.add_argument("--detail", type=int, default=200, help="pairs shown side by side in index.html")
     similar.set_defaults(run=cmd_similarity)
+    gradescope = commands.add_parser("gradescope", help="inside Gradescope: grade /autograder/submission, "
+                                                        "write /autograder/results/results.json")
+    gradescope.add_argument("--assignment", required=True, help="the package folder")
+    gradescope.add_argument("--sandbox", default=None, choices=["process", "docker"])
+    gradescope.add_argument("--hardware", default=None, help="hardware name for perf specs (default: detected)")
+    gradescope.set_defaults(run=cmd_gradescope)
+
+    gradescope_zip = commands.add_parser("gradescope-zip", help="build the autograder zip for Gradescope")
+    gradescope_zip.add_argument("slug", help="slug under assignments/, or a package folder")
+    gradescope_zip.add_argument("--out", required=True, help="where to write the .zip")
+    gradescope_zip.set_defaults(run=cmd_gradescope_zip)
     return parser
 
 

@@ -23,6 +23,7 @@ SETTINGS = {
     "perf_remeasure": Setting(2, "extra runs of a perf test whose spread was too wide"),
     "hardware": Setting("", "hardware name perf specs match against (default: detected)"),
     "output_limit_mb": Setting(64, "cap on a run's records, MiB (the assignment may lower it)"),
+    "gradescope_root": Setting("/autograder", "Gradescope's autograder folder (source, submission, results)"),
 }
 
 

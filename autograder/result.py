@@ -71,30 +71,49 @@ class GradeResult:
         return (part["score"], part["max_score"]) if part else (0.0, 0.0)
 
 
+# dlgrade's part visibility -> Gradescope's test visibility. A dlgrade "hidden" part shows its
+# tests' scores but not their names or messages; Gradescope's "hidden" would also hide the
+# student's total score, so such tests go out as visible entries with the details withheld.
+GRADESCOPE_VISIBILITY = {"visible": "visible", "after_deadline": "after_due_date", "hidden": "visible"}
+HIDDEN_TEST_OUTPUT = "Details of hidden tests are not shown."
+
+
+def _gradescope_test(test: dict, hardware: str) -> dict:
+    visibility = test.get("visibility") or "visible"
+    entry = {"name": test["name"], "output": test.get("message") or "", "tags": [test["part"]],
+             "visibility": "visible"}
+    if test.get("hidden"):
+        entry["visibility"] = GRADESCOPE_VISIBILITY.get(visibility, "visible")
+        if visibility not in ("visible", "after_deadline"):
+            entry["name"], entry["output"] = f"{test['part']}: hidden test", HIDDEN_TEST_OUTPUT
+    if test["status"] == "not-measured":
+        # No score, max_score or status: Gradescope neither fails it nor counts its points.
+        entry["output"] = (f"Not measured on this hardware ({hardware}): not failed, and its "
+                           f"{test['max_score']:g} points are not counted. {entry['output']}").strip()
+        return entry
+    entry.update(score=test["score"], max_score=test["max_score"],
+                 status="passed" if test["status"] == "pass" else "failed")
+    return entry
+
+
 def to_gradescope(result: dict) -> dict:
-    """Gradescope autograder `results.json`."""
-    visibility = {"visible": "visible", "after_deadline": "after_published", "hidden": "hidden"}
-    tests = []
-    for test in result.get("tests", []):
-        entry = {
-            "name": test["name"],
-            "score": test["score"],
-            "max_score": test["max_score"] if test["status"] != "not-measured" else 0,
-            "status": "passed" if test["status"] == "pass" else "failed",
-            "output": test["message"],
-            "visibility": "visible" if not test.get("hidden") else visibility.get(test.get("visibility"), "hidden"),
-            "tags": [test["part"]],
-        }
-        tests.append(entry)
-    out = {
+    """Gradescope autograder `results.json` (gradescope-autograders.readthedocs.io, specs):
+    the measured score, the wall time of the grading, one entry per test. Staff-only fields
+    (`detail`, `flags`, the seed) never go out: Gradescope shows `output` to students."""
+    run = result.get("run") or {}
+    hardware = str(run.get("hardware") or "unknown")
+    output = result.get("message", "")
+    if result.get("unmeasured_points"):
+        output = (f"{output.rstrip('.')}. {result['unmeasured_points']:g} points of performance tests were not measured "
+                  f"on this hardware ({hardware}) and are not counted.").strip()
+    return {
         "score": result.get("score", 0),
-        "output": result.get("message", ""),
+        "execution_time": round((run.get("durations") or {}).get("total_s", 0)),
+        "output": output,
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "tests": tests,
-        "execution_time": round(sum((result.get("run", {}).get("durations") or {}).values()), 2),
+        "tests": [_gradescope_test(test, hardware) for test in result.get("tests", [])],
     }
-    return out
 
 
 def format_table(result: dict) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from . import counting
 from .models import Assignment, Course, Submission
 
 # Keys a student may see, per level of the result JSON (autograder/result.py, schema 1).
@@ -111,33 +112,42 @@ class GradeLine:
     late_days_used: int
     penalty: float  # fraction taken off
     score: float | None
+    reason: str = ""  # which submission counts and why (web/counting.py)
 
 
-def counted_submission(subs: list[Submission]) -> Submission | None:
-    """The latest graded (or overridden) submission; nbgrader grades the last one too."""
-    graded = [s for s in subs if s.state == "graded" or s.override_score is not None]
-    return max(graded, key=lambda s: (s.submitted_at, s.id)) if graded else None
+def _line(assignment: Assignment, sub: Submission, budget: int) -> GradeLine:
+    """One submission's grade with `budget` late days left to spend on it."""
+    late = days_late(sub.submitted_at, assignment.deadline)
+    used = min(late, assignment.grace_days, budget)
+    late_days_charged = max(0, late - used)
+    penalty = min(1.0, late_days_charged * assignment.penalty_per_day)
+    if sub.override_score is not None:
+        score = sub.override_score  # the override is the final word
+    elif sub.score is None:
+        score = None
+    elif late_days_charged == 0:
+        score = sub.score  # on time: exactly the graded score, no rounding residue
+    else:
+        score = round(sub.score * (1 - penalty), 4)
+    return GradeLine(assignment, sub, sub.score, late, used, penalty, score)
 
 
 def grade_lines(course: Course, assignments: list[Assignment], subs_by_assignment: dict[int, list[Submission]]) -> list[GradeLine]:
-    """One student's grades, spending the course's late-day budget in deadline order."""
+    """One student's grades, spending the course's late-day budget in deadline order; the
+    submission that counts is the assignment's counting policy's choice."""
     budget = course.late_days
     lines = []
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     for assignment in sorted(assignments, key=lambda a: (a.deadline or far, a.id)):
-        sub = counted_submission(subs_by_assignment.get(assignment.id, []))
-        if sub is None:
-            lines.append(GradeLine(assignment, None, None, 0, 0, 0.0, None))
+        choice = counting.counted(assignment, subs_by_assignment.get(assignment.id, []),
+                                  lambda sub: _line(assignment, sub, budget).score)
+        if choice.submission is None:
+            lines.append(GradeLine(assignment, None, None, 0, 0, 0.0, None, choice.reason))
             continue
-        late = days_late(sub.submitted_at, assignment.deadline)
-        used = min(late, assignment.grace_days, budget)
-        budget -= used
-        penalty = min(1.0, max(0, late - used) * assignment.penalty_per_day)
-        if sub.override_score is not None:
-            score = sub.override_score  # the override is the final word
-        else:
-            score = None if sub.score is None else round(sub.score * (1 - penalty), 4)
-        lines.append(GradeLine(assignment, sub, sub.score, late, used, penalty, score))
+        line = _line(assignment, choice.submission, budget)
+        line.reason = choice.reason
+        budget -= line.late_days_used
+        lines.append(line)
     return lines
 
 

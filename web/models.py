@@ -21,6 +21,9 @@ ACTIVE_STATES = ("received", "queued", "running")
 # draft -> gating -> gate_failed | ready -> released
 ASSIGNMENT_STATES = ("gating", "gate_failed", "ready", "released")
 
+# Which of a student's submissions counts for an assignment (web/counting.py applies it).
+COUNTING_POLICIES = ("last", "best", "final")
+
 
 class JSONText(sa.types.TypeDecorator):
     """JSON kept as text (identical on SQLite and PostgreSQL, byte-stable for audits)."""
@@ -68,6 +71,9 @@ class Membership(Base):
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(sa.String(20))
     section: Mapped[str] = mapped_column(sa.String(100), default="")
+    # From the course's Canvas gradebook export (web/canvas.py); the SIS user id is User.sis_id.
+    canvas_user_id: Mapped[str] = mapped_column(sa.String(40), default="")
+    sis_login_id: Mapped[str] = mapped_column(sa.String(200), default="")
 
     user: Mapped[User] = relationship(back_populates="memberships")
     course: Mapped[Course] = relationship(back_populates="memberships")
@@ -160,6 +166,8 @@ class Assignment(Base):
     hard_cutoff: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     submissions_per_hour: Mapped[int] = mapped_column(default=20)
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    counting_policy: Mapped[str] = mapped_column(sa.String(20), default="last")  # one of COUNTING_POLICIES
+    canvas_assignment_id: Mapped[str] = mapped_column(sa.String(40), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
@@ -198,6 +206,7 @@ class Submission(Base):
     override_comment: Mapped[str] = mapped_column(sa.Text, default="")
     override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True)
     override_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    marked_final_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # by the student
 
     assignment: Mapped[Assignment] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])

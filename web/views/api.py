@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, abort, g, jsonify, request
 
-from .. import accounts, grading, gradebook, services, store
+from .. import accounts, counting, grading, gradebook, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
 from ..roster import RosterError, import_roster
@@ -46,12 +46,13 @@ def assignment_json(a: Assignment, role: str) -> dict:
         "deadline": a.deadline.isoformat() if a.deadline else None,
         "hard_cutoff": a.hard_cutoff.isoformat() if a.hard_cutoff else None,
         "penalty_per_day": a.penalty_per_day, "grace_days": a.grace_days,
-        "submissions_per_hour": a.submissions_per_hour,
+        "submissions_per_hour": a.submissions_per_hour, "counting_policy": a.counting_policy,
         "release_url": f"/assignments/{a.id}/release.zip",
     }
     if role in STAFF_ROLES:
         data.update(queue=a.queue, bundle_digest=a.bundle_digest, package_sha256=a.package_sha256,
-                    gate_attempt=a.gate_attempt, gate_passed=a.gate_passed, gate_report=a.gate_report)
+                    gate_attempt=a.gate_attempt, gate_passed=a.gate_passed, gate_report=a.gate_report,
+                    canvas_assignment_id=a.canvas_assignment_id)
     return data
 
 
@@ -144,8 +145,8 @@ def assignment(assignment_id: int):
     return jsonify(assignment_json(a, role))
 
 
-@route("/assignments/<int:assignment_id>", "PATCH", "Deadline, late policy and rate limit", roles="ta, instructor",
-       body="json: deadline, penalty_per_day, grace_days, hard_cutoff, submissions_per_hour")
+@route("/assignments/<int:assignment_id>", "PATCH", "Deadline, late policy, rate limit, counting policy, Canvas id", roles="ta, instructor",
+       body="json: deadline, penalty_per_day, grace_days, hard_cutoff, submissions_per_hour, counting_policy (last|best|final), canvas_assignment_id")
 def update_assignment(assignment_id: int):
     a, role = assignment_for(assignment_id, *STAFF_ROLES)
     body = request.get_json(silent=True) or {}
@@ -157,6 +158,12 @@ def update_assignment(assignment_id: int):
             grace_days=int(body.get("grace_days", a.grace_days)),
             hard_cutoff=parse_when(body["hard_cutoff"]) if "hard_cutoff" in body else a.hard_cutoff,
             submissions_per_hour=int(body.get("submissions_per_hour", a.submissions_per_hour)))
+        if "counting_policy" in body or "canvas_assignment_id" in body:
+            counting.set_policy(db.session, a, policy=str(body.get("counting_policy", a.counting_policy)),
+                                canvas_assignment_id=str(body.get("canvas_assignment_id", a.canvas_assignment_id)))
+    except counting.CountingRefused as exc:
+        db.session.rollback()
+        abort(400, description=str(exc))
     except services.Refused as exc:
         db.session.rollback()
         return _error(exc)

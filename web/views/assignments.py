@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import services, store
+from .. import counting, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Submission, User
 from ..security import login_required
@@ -28,12 +28,15 @@ def show(assignment_id: int):
         history = sorted(by_assignment.get(assignment.id, []), key=lambda s: s.id, reverse=True)
         return render_template("assignment_student.html", assignment=assignment, history=history, line=line,
                                late_days_left=left, now=now, user=g.user, role=role,
+                               can_mark_final=lambda sub: counting.can_mark_final(assignment, sub, now),
+                               counting_label=counting.POLICY_LABELS[assignment.counting_policy],
                                max_mb=max_upload_bytes(assignment) / 1024 / 1024)
     subs = db.session.execute(
         sa.select(Submission, User.email).join(User, User.id == Submission.user_id)
         .where(Submission.assignment_id == assignment.id).order_by(Submission.id.desc()).limit(500)).all()
     return render_template("assignment_staff.html", assignment=assignment, subs=subs, now=now, user=g.user,
-                           role=role, bundle_present=store().exists(assignment.bundle_digest))
+                           role=role, bundle_present=store().exists(assignment.bundle_digest),
+                           counting_labels=counting.POLICY_LABELS)
 
 
 @bp.get("/assignments/<int:assignment_id>/release.zip")
@@ -88,6 +91,20 @@ def settings(assignment_id: int):
     except (services.Refused, ValueError) as exc:
         db.session.rollback()
         flash(str(exc) if isinstance(exc, services.Refused) else "Numbers only in the late policy fields.", "error")
+    return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)
+
+
+@bp.post("/assignments/<int:assignment_id>/counting")
+@login_required
+def counting_settings(assignment_id: int):
+    assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
+    try:
+        counting.set_policy(db.session, assignment, policy=request.form.get("counting_policy", ""),
+                            canvas_assignment_id=request.form.get("canvas_assignment_id", ""))
+        flash(f"Counts {counting.POLICY_LABELS[assignment.counting_policy]}.")
+    except counting.CountingRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
     return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from .. import charts, grading, services, store
+from .. import charts, counting, grading, services, store
 from ..db import db, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
@@ -34,7 +34,32 @@ def show(submission_id: int):
     status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
-                           perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment)
+                           perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment,
+                           counting_line=_counting_line(sub))
+
+
+def _counting_line(sub) -> grading.GradeLine:
+    """The owner's grade line for this submission's assignment: which submission counts, and why."""
+    from .courses import student_overview
+
+    lines, _, _ = student_overview(sub.assignment.course, sub.user_id)
+    return next((l for l in lines if l.assignment.id == sub.assignment_id),
+                grading.GradeLine(sub.assignment, None, None, 0, 0, 0.0, None, "This assignment is not released."))
+
+
+@bp.post("/submissions/<int:submission_id>/final")
+@login_required
+def mark_final(submission_id: int):
+    sub, staff = submission_for(submission_id)
+    if staff or sub.user_id != g.user.id:
+        abort(403)
+    try:
+        counting.mark_final(db.session, sub, now=utcnow())
+        flash(f"Submission {sub.id} is marked final: it counts for {sub.assignment.title}.")
+    except counting.CountingRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("assignments.show", assignment_id=sub.assignment_id), 303)
 
 
 @bp.get("/submissions/<int:submission_id>/status.json")

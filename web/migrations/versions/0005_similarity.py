@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_similarity'
-down_revision = '0003_sessions_and_throttle'
+down_revision = '0004_exports_and_counting'
 branch_labels = None
 depends_on = None
 
