@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .grading import counted_submission
+from .grading import grade_lines
 from .models import PAIR_STATUSES, Assignment, SimilarityPair, SimilarityRun, Submission
 from .services import Refused
 from .tasks import TaskClient
@@ -51,11 +51,21 @@ def submissions_to_compare(session: Session, run: SimilarityRun) -> list[Submiss
                            .order_by(Submission.id)).all()
     if run.include_earlier:
         return [sub for sub in subs if sub.state == "graded" or sub.override_score is not None]
-    by_user: dict[int, list[Submission]] = {}
-    for sub in subs:
-        by_user.setdefault(sub.user_id, []).append(sub)
-    counted = [counted_submission(user_subs) for user_subs in by_user.values()]
-    return sorted((sub for sub in counted if sub is not None), key=lambda sub: sub.id)
+    # The gradebook's choice: the counting policy, with late days spent course-wide.
+    assignment = session.get(Assignment, run.assignment_id)
+    course_assignments = list(assignment.course.assignments)
+    everyone = session.scalars(sa.select(Submission).where(
+        Submission.assignment_id.in_([a.id for a in course_assignments]),
+        Submission.user_id.in_({sub.user_id for sub in subs}))).all()
+    by_user: dict[int, dict[int, list[Submission]]] = {}
+    for sub in everyone:
+        by_user.setdefault(sub.user_id, {}).setdefault(sub.assignment_id, []).append(sub)
+    counted = []
+    for user_subs in by_user.values():
+        lines = grade_lines(assignment.course, course_assignments, user_subs)
+        counted += [line.submission for line in lines
+                    if line.assignment.id == assignment.id and line.submission is not None]
+    return sorted(counted, key=lambda sub: sub.id)
 
 
 def record_progress(session: Session, run: SimilarityRun, *, worker: str, phase: str, done: int, total: int) -> bool:
