@@ -146,7 +146,7 @@ def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
     pieces: list[str] = []
     cells: list[CodeCell] = []
     student_lines: dict[int, str] = {}
-    line = 1
+    line = 1  # where the next piece starts in the module text
     for cell in expected:
         where = cell_label(cell.grade_id, prompts.get(cell.grade_id))
         header = f"# ---- {'your' if cell.kind == 'solution' else 'provided'} {where} ----"
@@ -159,7 +159,7 @@ def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
             text = strip_magics(cell.source, where, [])
         cells.append(CodeCell(cell.grade_id, cell.kind, prompts.get(cell.grade_id), text))
         pieces.append(f"{header}\n{text}\n")
-        line += 2 + text.count("\n")
+        line += pieces[-1].count("\n") + 1  # the pieces are joined with a blank line
     return Converted("\n".join(pieces), warnings, student_lines, cells)
 
 
