@@ -2,7 +2,8 @@
 
 The pipeline, as named steps:
 1. load the assignment package (or unpacked bundle) and its digest;
-2. convert the upload into `submission.py` (or reject it with a message);
+2. convert the upload into its cells, run one by one in the sandbox (or a `.py` upload into
+   `submission.py`), or reject it with a message;
 3. scan its source for forbidden calls and tampering (outside the sandbox);
 4. the trusted run: the tests against the reference, in the sandbox, cached per
    (bundle digest, seed, hardware);
