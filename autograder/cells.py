@@ -153,9 +153,10 @@ class CellFeedback:
                              "code goes")
         return notes
 
-    def failure_message(self, record: dict) -> str:
-        """The message of a test that failed, naming the cell it needed."""
-        first = record["message"].strip().splitlines()[0][:300] if record["message"].strip() else "the test failed"
+    def failure_message(self, record: dict) -> str | None:
+        """The message of a test that failed for want of a cell, naming the cell; None when
+        no cell is to blame (the usual failure message stands)."""
+        first = record["message"].strip().splitlines()[0][:300] if record["message"].strip() else ""
         missing = _MISSING_NAME.search(first)
         owner = self._cell(self.owners.get(missing["name"])) if missing else None
         if owner is not None:
@@ -167,7 +168,7 @@ class CellFeedback:
         where = self._cell((record.get("raised_in") or {}).get("cell"))
         if where is not None and first.startswith("NotImplementedError") and where.unanswered:
             return f"{where.label} is not answered yet (see the notes above the tests)"
-        return f"failed: {first}"
+        return None
 
     def timeout_message(self, record: dict, limit_s) -> str:
         where = self._cell((record.get("raised_in") or {}).get("cell"))

@@ -577,7 +577,7 @@ def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: _Mul
     if record["outcome"] == "skipped":
         return TestVerdict("fail", 0.0, f"was skipped ({record['message'][:200]}); a submission may not skip tests")
     if record["outcome"] != "passed":
-        message = feedback.failure_message(record) if feedback else _student_failure_message(record["message"])
+        message = (feedback and feedback.failure_message(record)) or _student_failure_message(record["message"])
         return TestVerdict("fail", 0.0, message, record["message"])
     records_for_test = student.for_test(nodeid)
     student_checks = {check["name"]: check for check in record["checks"] if isinstance(check.get("name"), str)}

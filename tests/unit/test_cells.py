@@ -140,7 +140,7 @@ def test_the_harness_records_where_a_test_failed_and_how_each_cell_ended(tmp_pat
         f"ran past its time limit (1 s) while running cell `spin` (In [9]) line {hung['raised_in']['line']}")
     assert feedback.failure_message(records["test_needs_a_name_of_the_failed_cell"]) == (
         "needs `NF4_CODE` from cell `nf4_code` (In [8]), which is not answered yet (see the notes above the tests)")
-    assert feedback.failure_message(raised) == "failed: ValueError: bad 1 (at cell `relu` (In [7]) line 4)"
+    assert feedback.failure_message(raised) is None  # not for want of a cell: the usual message stands
 
 
 def test_a_forged_cell_log_cannot_hide_an_unanswered_cell(tmp_path):
