@@ -101,7 +101,7 @@ def _run_cell(path: Path, module: types.ModuleType, timeout_s: float | None) -> 
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
     return {"status": "ok"}
 
 
