@@ -20,6 +20,7 @@ from autograder.notebook import MODULE_FILENAME, notebook_to_module, python_uplo
 from autograder.package import find_package
 
 MAX_LOCAL_BYTES = 50 * 2**20
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding `autograder`
 
 
 def find_public_tests(notebook: Path, slug: str | None) -> Path:
@@ -57,6 +58,9 @@ def check_notebook(notebook: Path, *, slug: str | None = None) -> int:
         command = [sys.executable, "-m", "autograder.harness.run", "--tests", str(tests), "--module", str(module),
                    "--mode", "local", "--target", str(tests / "public")]
         env = dict(os.environ)
+        # The harness of this very dlgrade (it reads the cell files this one wrote), whatever
+        # else the interpreter's paths hold.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
         if "TRITON_INTERPRET" not in env and not _cuda_gpu_present():
             env["TRITON_INTERPRET"] = "1"  # Triton kernels run in its interpreter on a CPU-only machine
         print(f"running the public tests of {slug or tests.parent.name} on {notebook.name} ...", flush=True)
