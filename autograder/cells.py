@@ -71,7 +71,7 @@ def read_cell_log(out_dirs: list[Path], cells: list[CodeCell]) -> dict[str, dict
             if event is None:
                 continue
             if event["status"] == "started":
-                outcomes.setdefault(event["cell"], {"status": "unfinished"})
+                outcomes.setdefault(event["cell"], dict(event, status="unfinished"))
             elif outcomes.get(event["cell"], {}).get("status", "unfinished") == "unfinished":
                 outcomes[event["cell"]] = event
         if outcomes:

@@ -163,3 +163,12 @@ def test_an_oversized_cell_log_is_ignored(tmp_path):
     (tmp_path / CELL_LOG_FILE).write_text(json.dumps({"cell": "add", "status": "raised", "error": "E"}) + "\n" +
                                           " " * (1 << 20))
     assert read_cell_log([tmp_path], cells) == {}
+
+
+def test_a_cell_still_running_when_the_run_was_stopped_is_named(tmp_path):
+    cells = cells_of(("add", "solution", 2, "x = 1\n"), ("spin", "solution", 3, "while True:\n    pass\n"))
+    (tmp_path / CELL_LOG_FILE).write_text("\n".join(json.dumps(event) for event in [
+        {"cell": "add", "status": "started"}, {"cell": "add", "status": "ok"}, {"cell": "spin", "status": "started"},
+    ]) + "\n")
+    notes = CellFeedback.build(cells, {}, [tmp_path / "no-log-here", tmp_path]).notes()
+    assert notes == ["cell `spin` (In [3]) was still running when the grading run was stopped"]
