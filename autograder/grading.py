@@ -2,7 +2,8 @@
 
 The pipeline, as named steps:
 1. load the assignment package (or unpacked bundle) and its digest;
-2. convert the upload into `submission.py` (or reject it with a message);
+2. convert the upload into its cells, run one by one in the sandbox (or a `.py` upload into
+   `submission.py`), or reject it with a message;
 3. scan its source for forbidden calls and tampering (outside the sandbox);
 4. the trusted run: the tests against the reference, in the sandbox, cached per
    (bundle digest, seed, hardware);
@@ -28,9 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autograder import config
+from autograder.cells import CellFeedback, write_cells
 from autograder.compare import TestVerdict, compare_check, perf_verdict
 from autograder.errors import GradingError, SubmissionRejected
-from autograder.notebook import MODULE_FILENAME, Converted, convert_upload
+from autograder.notebook import MODULE_FILENAME, Converted, convert_upload, source_cells
 from autograder.package import Assignment, load_assignment
 from autograder.records_io import RunRecords, read_run
 from autograder.result import GradeResult, TestResult
@@ -90,7 +92,10 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         student, crashes, restarts, student_wall = runner.student_run(
             submission, converted, nodeids, on_progress, with_reference_solution)
         student_s = time.monotonic() - student_started
-        _score(result, assignment, trusted, student, crashes, scan, nodeids, hardware, student_wall)
+        feedback = _cell_feedback(converted, assignment, runner.student_out_dirs)
+        _score(result, assignment, trusted, student, crashes, scan, nodeids, hardware, student_wall, feedback)
+        if feedback:
+            result.warnings += feedback.notes()
         result.run.update({
             "restarts": restarts,
             "trusted_cached": cached,
@@ -116,6 +121,15 @@ def _convert(submission: Path, assignment: Assignment) -> Converted | None:
     if not submission.is_file():
         raise SubmissionRejected(f"{submission.name}: no such file")
     return convert_upload(submission, assignment.notebook_path, max_bytes=assignment.max_upload_bytes)
+
+
+def _cell_feedback(converted: Converted | None, assignment: Assignment, out_dirs: list[Path]) -> CellFeedback | None:
+    """Which cells of a notebook upload failed or are unanswered (messages only, never points)."""
+    if converted is None or not converted.cells:
+        return None
+    instructor = json.loads(assignment.notebook_path.read_text(encoding="utf-8"))
+    sources = {cell.grade_id: cell.source for cell in source_cells(instructor)}
+    return CellFeedback.build(converted.cells, sources, out_dirs)
 
 
 def _scan(converted: Converted | None, assignment: Assignment) -> ScanResult:
@@ -177,6 +191,7 @@ class _Runner:
         (self.config_dir / "run.json").write_text(json.dumps(assignment.run_config()))
         self.python = getattr(backend, "python", "python3")
         self.runs = 0
+        self.student_out_dirs: list[Path] = []  # in run order: where each student run's cell log lies
         self._trusted_timeouts: dict[str, float] = {}
         self._trusted_parts: dict[str, str | None] = {}
 
@@ -184,6 +199,8 @@ class _Runner:
              wall_s: float, extra_mounts: list[Mount] = (), extra_paths: list[str] = ()) -> SandboxJob:
         self.runs += 1
         out = self.work / f"out-{self.runs}"
+        if mode == "student":
+            self.student_out_dirs.append(out)
         argv = [self.python, "-m", "autograder.harness.run", "--tests", "/grader/tests", "--module", module_target,
                 "--mode", mode, "--out", "/grader/out", "--seed", str(self.seed),
                 "--config", "/grader/config/run.json"]
@@ -275,8 +292,12 @@ class _Runner:
         else:
             folder = self.work / "submission"
             folder.mkdir()
-            (folder / MODULE_FILENAME).write_text(converted.source, encoding="utf-8")
-            module_mount, target = Mount(folder, "/grader/submission"), f"/grader/submission/{MODULE_FILENAME}"
+            if converted.cells:  # a notebook: one file per cell, run one by one
+                module_file = write_cells(folder, converted.cells).name
+            else:
+                module_file = MODULE_FILENAME
+                (folder / module_file).write_text(converted.source, encoding="utf-8")
+            module_mount, target = Mount(folder, "/grader/submission"), f"/grader/submission/{module_file}"
         extra_mounts, extra_paths = [], []
         if with_reference_solution:
             # A copy in a folder of its own: every backend can mount the folder as it is.
@@ -472,7 +493,8 @@ def _crash_verdict(outcome, timeout_s: float) -> tuple[str, str]:
 # --- scoring ---------------------------------------------------------------------------------
 
 def _score(result: GradeResult, assignment: Assignment, trusted: RunRecords, student: _MultiRootRecords,
-           crashes: dict, scan: ScanResult, nodeids: list[str], hardware: str, student_wall: float) -> None:
+           crashes: dict, scan: ScanResult, nodeids: list[str], hardware: str, student_wall: float,
+           feedback: CellFeedback | None = None) -> None:
     weights: dict[str, float] = {}
     for nodeid in nodeids:
         record = trusted.tests[nodeid]
@@ -487,7 +509,8 @@ def _score(result: GradeResult, assignment: Assignment, trusted: RunRecords, stu
             max_score = 0.0
         else:
             max_score = part.points * float(record["weight"]) / weights[part.name] if weights[part.name] else 0.0
-            verdict = _judge(nodeid, record, trusted, student, crashes, scan, assignment, hardware, student_wall)
+            verdict = _judge(nodeid, record, trusted, student, crashes, scan, assignment, hardware, student_wall,
+                             feedback)
         student_record = student.tests.get(nodeid)
         if student_record and student_record.get("tamper"):
             tamper_evidence += [f"{nodeid}: {name} was replaced at run time" for name in student_record["tamper"]]
@@ -524,7 +547,8 @@ def _score(result: GradeResult, assignment: Assignment, trusted: RunRecords, stu
 
 
 def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: _MultiRootRecords, crashes: dict, scan: ScanResult,
-           assignment: Assignment, hardware: str, student_wall: float) -> TestVerdict:
+           assignment: Assignment, hardware: str, student_wall: float,
+           feedback: CellFeedback | None = None) -> TestVerdict:
     if trusted_record["outcome"] == "skipped":
         return TestVerdict("not-measured", 0.0, f"not measured here: {trusted_record['message'] or 'skipped'}")
     if trusted_record["outcome"] != "passed":
@@ -547,11 +571,14 @@ def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: _Mul
         reason = next((rule.reason for rule in assignment.forbidden if set(calls) & set(rule.calls)), "")
         return TestVerdict("fail", 0.0, f"called a forbidden function at run time: {', '.join(calls)}. {reason}".strip())
     if record["outcome"] == "timeout":
+        if feedback:
+            return TestVerdict("timeout", 0.0, feedback.timeout_message(record, trusted_record["timeout_s"]))
         return TestVerdict("timeout", 0.0, f"ran past its time limit ({trusted_record['timeout_s'] or '?'} s)")
     if record["outcome"] == "skipped":
         return TestVerdict("fail", 0.0, f"was skipped ({record['message'][:200]}); a submission may not skip tests")
     if record["outcome"] != "passed":
-        return TestVerdict("fail", 0.0, _student_failure_message(record["message"]), record["message"])
+        message = (feedback and feedback.failure_message(record)) or _student_failure_message(record["message"])
+        return TestVerdict("fail", 0.0, message, record["message"])
     records_for_test = student.for_test(nodeid)
     student_checks = {check["name"]: check for check in record["checks"] if isinstance(check.get("name"), str)}
     perf = None

@@ -1,10 +1,11 @@
-"""Upload → submission module, in named steps: read, validate, take the cells, sanitize,
-compile, write.
+"""Upload → submission cells, in named steps: read, validate, take the cells, sanitize,
+compile.
 
-The module is the notebook's exported (provided) cells, taken from the *bundle's* source
+The submission is the notebook's exported (provided) cells, taken from the *bundle's* source
 notebook, and its solution cells, taken from the student's upload, in the source notebook's
-order. Nothing else a student wrote reaches the grader. A `.py` upload is taken as is.
-Every rejection is a `SubmissionRejected` whose message a student can act on.
+order; they run cell by cell (`autograder.cells`). Nothing else a student wrote reaches the
+grader. A `.py` upload is taken as is, one module. Every rejection is a `SubmissionRejected`
+whose message a student can act on, naming the cell as Jupyter shows it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import json
 import re
 from pathlib import Path
 
+from autograder.cells import CodeCell
 from autograder.errors import SubmissionRejected
+from autograder.harness.cells import cell_label
 
 MODULE_FILENAME = "submission.py"
 _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
@@ -32,9 +35,10 @@ class SourceCell:
 
 @dataclasses.dataclass
 class Converted:
-    source: str  # the module text
+    source: str  # the module text: the cells one after another (what the static scan reads)
     warnings: list[str]
-    student_lines: dict[int, str]  # module line → "cell 'q1' line 3" for student code
+    student_lines: dict[int, str]  # module line → "cell `q1` (In [4]) line 3" for student code
+    cells: list[CodeCell] = dataclasses.field(default_factory=list)  # empty for a .py upload
 
 
 def nbgrader_meta(cell: dict) -> dict:
@@ -115,6 +119,7 @@ def strip_magics(source: str, where: str, warnings: list[str]) -> str:
 def solution_texts(upload: dict) -> dict[str, list[str]]:
     """grade_id → the text of every solution cell in the upload that carries it."""
     found: dict[str, list[str]] = {}
+    prompts = _prompts(source_notebook) | _prompts(upload)  # the upload's numbering wins
     for cell in upload.get("cells", []):
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
@@ -145,21 +150,34 @@ def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
     if unknown:
         warnings.append(f"ignored solution cells not in this assignment: {', '.join(unknown)}")
     pieces: list[str] = []
+    cells: list[CodeCell] = []
     student_lines: dict[int, str] = {}
-    line = 1
+    line = 1  # where the next piece starts in the module text
     for cell in expected:
-        header = f"# ---- {'your' if cell.kind == 'solution' else 'provided'} cell '{cell.grade_id}' ----"
+        where = cell_label(cell.grade_id, prompts.get(cell.grade_id))
+        header = f"# ---- {'your' if cell.kind == 'solution' else 'provided'} {where} ----"
         if cell.kind == "solution":
-            where = f"cell '{cell.grade_id}'"
             text = strip_magics(found[cell.grade_id][0], where, warnings)
             _check_syntax(text, where)
             for offset in range(text.count("\n") + 1):
                 student_lines[line + 1 + offset] = f"{where} line {offset + 1}"
         else:
-            text = strip_magics(cell.source, f"provided cell '{cell.grade_id}'", [])
+            text = strip_magics(cell.source, where, [])
+        cells.append(CodeCell(cell.grade_id, cell.kind, prompts.get(cell.grade_id), text))
         pieces.append(f"{header}\n{text}\n")
-        line += 2 + text.count("\n")
-    return Converted("\n".join(pieces), warnings, student_lines)
+        line += pieces[-1].count("\n") + 1  # the pieces are joined with a blank line
+    return Converted("\n".join(pieces), warnings, student_lines, cells)
+
+
+def _prompts(notebook: dict) -> dict[str, int]:
+    """grade id → the In [n] prompt the cell gets when the notebook is run from the top."""
+    prompts: dict[str, int] = {}
+    code_cells = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    for number, cell in enumerate(code_cells, 1):
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if isinstance(grade_id, str):
+            prompts.setdefault(grade_id, number)
+    return prompts
 
 
 def _check_syntax(text: str, where: str) -> None:
@@ -167,7 +185,7 @@ def _check_syntax(text: str, where: str) -> None:
         ast.parse(text)
     except SyntaxError as error:
         raise SubmissionRejected(
-            f"Syntax error in {where}, line {error.lineno}: {error.msg}. "
+            f"Syntax error in {where} line {error.lineno}: {error.msg}. "
             f"{('Code: ' + error.text.strip()) if error.text else ''}".strip()
         ) from error
 

@@ -97,7 +97,15 @@ def _validate(line: str) -> dict | None:
         "checks": checks,
         "violations": [v for v in record.get("violations", []) if isinstance(v, dict)][:50],
         "tamper": [str(t)[:200] for t in record.get("tamper", []) if isinstance(t, str)][:50],
+        "raised_in": _cell_place(record.get("raised_in")),
     }
+
+
+def _cell_place(place) -> dict | None:
+    """{"cell": grade id, "line": n}: where in the notebook the test's error was raised."""
+    if not isinstance(place, dict) or not isinstance(place.get("cell"), str) or not isinstance(place.get("line"), int):
+        return None
+    return {"cell": place["cell"][:200], "line": place["line"]}
 
 
 def _is_number(value) -> bool:

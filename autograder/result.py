@@ -7,7 +7,9 @@ Schema (version 1):
     score, max_score points over the measured tests (a test "not measured here" counts in
                      neither); unmeasured_points says how many were left out
     message          one line for the student (why rejected, or a summary)
-    warnings         student-facing notes (removed magics, ignored cells)
+    warnings         student-facing notes (removed magics, ignored cells, one per notebook
+                     cell that raised, timed out or is unanswered: "cell `nf4_code` (In [4])
+                     raised NotImplementedError (you have not answered it yet)")
     flags            staff-only: [{"kind": "tamper"|"forbidden"|"grader", "evidence": [...]}]
     parts            [{name, title, score, max_score, visibility}]
     tests            [{name, part, status, score, max_score, message, detail, visibility,

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.harness.cells import (CellLog, describe_cell_failure, is_manifest, load_cells, location_text,
+                                     raised_in, read_manifest)
 from autograder.harness.guard import ForbiddenGuard, TamperWatch
 from autograder.harness.records import RecordWriter
 
@@ -77,6 +79,8 @@ class HarnessState:
         self.writer = RecordWriter(Path(out)) if out and self.mode != "local" else None
         self.module = None
         self.import_error: str | None = None
+        self.cell_log = CellLog(Path(out)) if self.writer else None
+        self.failed_cells: list[str] = []  # for the terminal summary of a local run
         self.checks: list[dict] = []
         self.check_names: set[str] = set()
         submission_files = [str(self.module_path.parent if self.module_path.is_file() else self.module_path)]
@@ -100,6 +104,10 @@ class HarnessState:
     def load_module(self):
         if self.module is not None or self.import_error is not None:
             return
+        if is_manifest(self.module_path):  # a notebook: each cell runs, whatever the others do
+            self.module = load_cells(self.module_path, SUBMISSION_MODULE_NAME, timeout_s=self.current_timeout_s,
+                                     on_event=self._cell_event)
+            return
         try:
             self.module = _import_module_under_test(self.module_path)
         except HarnessTimeout:
@@ -107,6 +115,20 @@ class HarnessState:
             raise
         except BaseException as error:  # noqa: BLE001 - sys.exit at import must not end the run
             self.import_error = f"importing your code raised {type(error).__name__}: {error}"
+
+    def _cell_event(self, event: dict) -> None:
+        if self.cell_log:
+            self.cell_log(event)
+        if event["status"] not in ("started", "ok"):
+            label = next((cell["label"] for cell in read_manifest(self.module_path)
+                          if cell["grade_id"] == event["cell"]), event["cell"])
+            self.failed_cells.append(describe_cell_failure(
+                label, event["status"], event.get("error", ""), event.get("message", ""), event.get("line"),
+                event.get("timeout_s")))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        for failure in self.failed_cells:
+            terminalreporter.write_line(f"dlgrade: {failure}")
 
     # --- one test ---------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -120,7 +142,7 @@ class HarnessState:
         self.check_names = set()
         self.guard.active_part = part
         violations_before = len(self.guard.violations)
-        self.current = {"outcome": "passed", "message": "", "timed_out": False}
+        self.current = {"outcome": "passed", "message": "", "timed_out": False, "raised_in": None}
         if self.writer:
             self.writer.mark_current(item.nodeid)
         self.current_timeout_s = float(timeout_s)
@@ -142,6 +164,7 @@ class HarnessState:
                     "timeout_s": timeout_s,
                     "outcome": "timeout" if self.current["timed_out"] else self.current["outcome"],
                     "message": self.current["message"][:4000],
+                    "raised_in": self.current["raised_in"],
                     "duration_s": duration,
                     "checks": self.checks,
                     "violations": self.guard.violations[violations_before:],
@@ -181,6 +204,8 @@ class HarnessState:
             elif report.failed and self.current["outcome"] in ("passed", "skipped"):
                 self.current["outcome"] = "failed" if report.when == "call" else "error"
                 self.current["message"] = _short_failure(call)
+                where = raised_in(call.excinfo.value) if call.excinfo is not None else None
+                self.current["raised_in"] = {"cell": where["cell"], "line": where["line"]} if where else None
 
     # --- fixtures ---------------------------------------------------------------------
     @pytest.fixture
@@ -294,9 +319,9 @@ def _short_failure(call) -> str:
         return ""
     error = call.excinfo.value
     if isinstance(error, HarnessTimeout):
-        return "ran past its time limit"
+        return "ran past its time limit" + location_text(error)
     text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return (f"{type(error).__name__}: {text}" if text else type(error).__name__) + location_text(error)
 
 
 def _local_sanity(name, value) -> None:

@@ -176,3 +176,39 @@ def test_forbidden_call_hidden_from_the_scan_is_caught_at_run_time(tmp_path, exa
     """)
     assert part_score(result, "softmax") == 0
     assert all("forbidden function at run time: torch.softmax" in t["message"] for t in part_tests(result, "softmax"))
+
+
+def _notebook_with(tmp_path, sources: dict[str, str]):
+    import json
+
+    from tests.conftest import EXAMPLE
+
+    notebook = json.loads((EXAMPLE / "source.ipynb").read_text())
+    for cell in notebook["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in sources:
+            cell["source"] = textwrap.dedent(sources[grade_id])
+    path = tmp_path / "upload.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def test_a_forged_cell_log_earns_nothing_and_hides_no_unanswered_cell(tmp_path, example_package):
+    """The cell log comes out of the sandbox; a notebook that writes "every cell ran" into it
+    scores exactly what the same notebook scores without the forgery."""
+    honest = {"softmax": "# YOUR CODE HERE\nraise NotImplementedError()", "add": CORRECT_ADD}
+    forged = dict(honest, add=CORRECT_ADD + """
+import json, sys
+_out = sys.argv[sys.argv.index("--out") + 1]
+with open(_out + "/cells.jsonl", "a") as _log:
+    for _cell in ("imports", "add", "softmax", "rowsum"):
+        _log.write(json.dumps({"cell": _cell, "status": "ok"}) + "\\n")
+""")
+    results = [grade(example_package, _notebook_with(tmp_path, sources), seed=11, hardware="test-host").to_dict()
+               for sources in (honest, forged)]
+    assert [result["score"] for result in results] == [pytest.approx(2), pytest.approx(2)]
+    assert [part_score(result, "softmax") for result in results] == [0, 0]
+    assert results[0]["warnings"] == ["cell `softmax` (In [3]) raised NotImplementedError (you have not answered it "
+                                      "yet)"]
+    assert results[1]["warnings"] == ["cell `softmax` (In [3]) is not answered yet: it still raises "
+                                      "NotImplementedError where your code goes"]

@@ -53,7 +53,7 @@ def test_magics_and_shell_escapes_are_removed_with_a_warning(tmp_path):
     cell["source"] = "%time x = 1\n!pip install cheat\ndef add(a, b):\n    return a + b\n"
     module = convert(write(tmp_path, notebook))
     assert "pip install" not in module.source.replace("# removed: !pip install cheat", "")
-    assert len(module.warnings) == 2 and "cell 'add' line 2" in module.warnings[1]
+    assert len(module.warnings) == 2 and "cell `add` (In [2]) line 2" in module.warnings[1]
     compile(module.source, "submission.py", "exec")
 
 
@@ -91,7 +91,7 @@ def test_duplicated_solution_cell_is_named(tmp_path):
 def test_syntax_error_names_cell_and_line(tmp_path):
     notebook = source_notebook()
     solution_cell(notebook, "softmax")["source"] = "def softmax(x, dim=-1):\n    return (x\n"
-    with pytest.raises(SubmissionRejected, match=r"cell 'softmax', line \d"):
+    with pytest.raises(SubmissionRejected, match=r"Syntax error in cell `softmax` \(In \[3\]\) line 2: '\(' was never closed"):
         convert(write(tmp_path, notebook))
 
 

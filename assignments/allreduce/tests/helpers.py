@@ -474,6 +474,10 @@ def _join_world(rank, world_size, backend, store_port, timeout_s) -> torch.devic
 def _import_submission(path: str):
     import importlib.util
 
+    from autograder.harness.cells import is_manifest, load_cells
+
+    if is_manifest(path):  # a notebook: its cells, run one by one as the harness does
+        return load_cells(path, "submission")
     if os.path.basename(path) == "__init__.py":  # a package (the reference)
         spec = importlib.util.spec_from_file_location(
             "submission", path, submodule_search_locations=[os.path.dirname(path)])
@@ -486,8 +490,13 @@ def _import_submission(path: str):
 
 
 def _describe_exception(error: BaseException, submission_path: str) -> str:
-    """`IndexError: tuple index out of range (submission.py line 42, in ring_all_reduce)`."""
+    """`IndexError: tuple index out of range (at cell `ring` (In [9]) line 42)` for a notebook,
+    `(submission.py line 42, in ring_all_reduce)` for a module."""
+    from autograder.harness.cells import location_text
+
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if location_text(error):
+        return (text + location_text(error))[:1500]
     submission_dir = os.path.dirname(submission_path)
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if os.path.realpath(frame.filename).startswith(submission_dir)]
