@@ -119,7 +119,6 @@ def strip_magics(source: str, where: str, warnings: list[str]) -> str:
 def solution_texts(upload: dict) -> dict[str, list[str]]:
     """grade_id → the text of every solution cell in the upload that carries it."""
     found: dict[str, list[str]] = {}
-    prompts = _prompts(source_notebook) | _prompts(upload)  # the upload's numbering wins
     for cell in upload.get("cells", []):
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
@@ -133,6 +132,7 @@ def notebook_to_module(upload: dict, source_notebook: dict) -> Converted:
     expected = source_cells(source_notebook)
     solution_ids = [cell.grade_id for cell in expected if cell.kind == "solution"]
     found = solution_texts(upload)
+    prompts = _prompts(source_notebook) | _prompts(upload)  # the upload's numbering wins
     for grade_id in solution_ids:
         if grade_id not in found:
             raise SubmissionRejected(
