@@ -26,6 +26,7 @@ import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbgrader.converters.generate_assignment import GenerateAssignment
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.nbgraderformat.common import SchemaMismatchError, SchemaTooOldError
 from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions, SaveCells
 from traitlets.config import Config
 
@@ -82,6 +83,11 @@ def clear_notebook(notebook_path: Path, *, assignment_id: str = "release") -> st
                  "nbgrader": {"notebook": notebook_path.stem, "assignment": assignment_id, "student": "."}}
     try:
         text, _ = exporter.from_notebook_node(notebook, resources=resources)
+    except SchemaMismatchError as error:
+        which = "an old" if isinstance(error, SchemaTooOldError) else "a newer"
+        raise NotebookRefused(f"{notebook_path}: nbgrader refuses it: it uses {which} version of the nbgrader "
+                              f"metadata format ({error}). Fix: `nbgrader update` the notebook, or rebuild it "
+                              "from notebook.py") from error
     except ValidationError as error:
         index, reason = _metadata_problem(notebook)
         raise NotebookRefused(f"{notebook_path}: {cell_label(notebook, index)}: nbgrader refuses it: {error} "
@@ -154,6 +160,12 @@ def build_release(assignment: Assignment) -> Release:
     notebook_name = f"{assignment.slug}/{assignment.slug}.ipynb"
     members = [(notebook_name, notebook_text.encode("utf-8"))]
     members += [(f"{assignment.slug}/{name}", path.read_bytes()) for name, path in public_files(assignment)]
+    data = pack(members)
+    return Release(data, hashlib.sha256(data).hexdigest(), notebook_name, notebook_text, solution_ids(notebook_text))
+
+
+def pack(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip whose bytes depend on the members only: sorted names, fixed times and modes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(members):
@@ -161,8 +173,7 @@ def build_release(assignment: Assignment) -> Release:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
-    data = buffer.getvalue()
-    return Release(data, hashlib.sha256(data).hexdigest(), notebook_name, notebook_text, solution_ids(notebook_text))
+    return buffer.getvalue()
 
 
 def write_release(release: Release, slug: str, out_dir: Path) -> Path:
