@@ -4,6 +4,8 @@ and by dlgrade; and the leak check on releases that do leak."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,22 +33,46 @@ def example_id(path: Path) -> str:
     return path.relative_to(NBGRADER).as_posix()
 
 
+# nbgrader's GenerateAssignment converter, the one `nbgrader generate_assignment` runs, called
+# through nbgrader's own API once per assignment in one process (a process per notebook takes
+# minutes): one refusal makes the command abort all assignments after it.
+ORACLE = """
+import json, sys
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+config = Config()
+config.CourseDirectory.root = sys.argv[1]
+api = NbGraderAPI(CourseDirectory(config=config), config=config)
+answers = {}
+for assignment in sys.argv[2:]:
+    result = api.generate_assignment(assignment, force=True, create=True)
+    answers[assignment] = {"success": result["success"], "log": result.get("log", "") + result.get("error", "")}
+print(json.dumps(answers))
+"""
+
+
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory) -> dict[Path, tuple[str | None, str]]:
-    """Every example through the real `nbgrader generate_assignment`, each notebook its own
-    assignment (one refusal aborts the whole command): path → (released text or None, log)."""
+    """Every example through nbgrader's generate_assignment in a temporary course folder, each
+    notebook its own assignment: path → (released text or None, nbgrader's log)."""
     course = tmp_path_factory.mktemp("course")
     shutil.copy(AUTOTESTS, course / "autotests.yml")
-    answers = {}
+    names = {}
     for number, path in enumerate(EXAMPLES):
-        assignment = f"a{number}"
-        (course / "source" / assignment).mkdir(parents=True)
-        shutil.copy(path, course / "source" / assignment / path.name)
-        run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-                              f"--CourseDirectory.root={course}"], capture_output=True, text=True, cwd=course)
+        names[path] = f"a{number}"
+        (course / "source" / names[path]).mkdir(parents=True)
+        shutil.copy(path, course / "source" / names[path] / path.name)
+    path_with_venv = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # nbgrader runs alembic
+    run = subprocess.run([sys.executable, "-c", ORACLE, str(course), *names.values()], capture_output=True,
+                         text=True, cwd=course, timeout=1200, env={**os.environ, "PATH": path_with_venv})
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    answers = {}
+    for path, assignment in names.items():
         released = course / "release" / assignment / path.name
-        answers[path] = (released.read_text(encoding="utf-8") if run.returncode == 0 else None,
-                         run.stdout + run.stderr)
+        ok = results[assignment]["success"] and released.is_file()
+        answers[path] = (released.read_text(encoding="utf-8") if ok else None, results[assignment]["log"])
     return answers
 
 
