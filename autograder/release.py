@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import keyword
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -81,6 +82,8 @@ def clear_notebook(notebook_path: Path, *, assignment_id: str = "release") -> st
         exporter.register_preprocessor(preprocessor, enabled=True)
     resources = {"metadata": {"path": str(notebook_path.parent)}, "unique_key": notebook_path.stem,
                  "nbgrader": {"notebook": notebook_path.stem, "assignment": assignment_id, "student": "."}}
+    errors_logged = _ErrorLog()
+    logging.getLogger("traitlets").addHandler(errors_logged)  # where nbgrader's preprocessors log
     try:
         text, _ = exporter.from_notebook_node(notebook, resources=resources)
     except SchemaMismatchError as error:
@@ -92,10 +95,22 @@ def clear_notebook(notebook_path: Path, *, assignment_id: str = "release") -> st
         index, reason = _metadata_problem(notebook)
         raise NotebookRefused(f"{notebook_path}: {cell_label(notebook, index)}: nbgrader refuses it: {error} "
                               f"({reason})") from error
-    except (RuntimeError, ValueError) as error:
+    except Exception as error:  # InstantiateTests raises a bare Exception and logs the reason
+        reason = str(error) or (errors_logged.messages[-1] if errors_logged.messages else type(error).__name__)
         raise NotebookRefused(f"{notebook_path}: {cell_label(notebook, at_cell['index'])}: nbgrader refuses it: "
-                              f"{error}") from error
+                              f"{reason}") from error
+    finally:
+        logging.getLogger("traitlets").removeHandler(errors_logged)
     return text
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().split("Cell contents are:")[0].strip())
 
 
 def _track_cell(preprocessor, at_cell: dict) -> None:

@@ -89,9 +89,14 @@ def nbgrader_reason(log: str) -> str:
         return "an old version of the nbgrader metadata format"
     if "newer version" in log:
         return "a newer version of the nbgrader metadata format"
-    raised = re.findall(r"^\[GenerateAssignmentApp \| ERROR\] \w+(?:\.\w+)*(?:Error|Exception): (.+)$", log, re.M)
+    before_summary = log.split("There was an error processing assignment '")[0]
+    raised = re.findall(r"^\s*(?:\w+\.)*\w*(?:Error|Exception)(?:: (.+))?$", before_summary, re.M)
     assert raised, log
-    return raised[-1].strip()
+    if raised[-1]:
+        return raised[-1].strip()
+    # a bare `raise Exception`: the reason is the error nbgrader logged just before it
+    logged = re.findall(r"^\[ERROR\] (.+?)(?: Cell contents are:.*)?$", before_summary, re.M)
+    return [line for line in logged if not line.startswith("There was an error")][-1].strip()
 
 
 def test_the_examples_cover_the_user_guide_and_the_test_files():
