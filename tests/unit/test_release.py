@@ -96,7 +96,7 @@ def nbgrader_reason(log: str) -> str:
         return raised[-1].strip()
     # a bare `raise Exception`: the reason is the error nbgrader logged just before it
     logged = re.findall(r"^\[ERROR\] (.+?)(?: Cell contents are:.*)?$", before_summary, re.M)
-    return [line for line in logged if not line.startswith("There was an error")][-1].strip()
+    return [line for line in logged if not line.startswith(("There was an error", "Traceback"))][-1].strip()
 
 
 def test_the_examples_cover_the_user_guide_and_the_test_files():
