@@ -1,6 +1,8 @@
 """`dlgrade assign`: validate a package, build its release and grader bundle, and gate it.
 
-The gate refuses a package unless the tests are strong:
+The release is built here, once, with nbgrader's preprocessors (`autograder/release.py`); the
+portal serves the archive this gate built and checked. The gate refuses a package unless the
+notebook is one nbgrader accepts, the release leaks nothing, and the tests are strong:
 - the reference package gets every measured point, and so does the filled source notebook;
 - the cleared starter notebook gets zero on every correctness part;
 - every mutant loses points on the part it says it breaks.
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.bundle import write_bundle, write_release
+from autograder.bundle import write_bundle
 from autograder.errors import GradingError, PackageError
 from autograder.grading import grade
-from autograder.notebook import release_notebook, source_cells
-from autograder.notebook_build import build_notebook
+from autograder.notebook import source_cells
+from autograder.notebook_build import build_file, build_notebook
 from autograder.package import Assignment, load_assignment
+from autograder.release import NotebookRefused, Release, build_release, find_leaks, write_release
 
 MUTANT_HEADER = re.compile(r"^#\s*mutant:\s*part=(?P<part>[\w-]+)\s*$", re.MULTILINE)
 MISTAKE_HEADER = re.compile(r"^#\s*mistake:\s*(?P<mistake>.+)$", re.MULTILINE)
@@ -52,12 +55,16 @@ class GateReport:
     bundle_path: Path | None = None
     bundle_digest: str | None = None
     release_path: Path | None = None
+    release_digest: str | None = None  # sha256 of the release archive students download
+    assignment: dict | None = None  # Assignment.portal_metadata() plus the solution cell ids
+    out_dir: Path | None = None
     duration_s: float = 0.0
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["bundle_path"] = str(self.bundle_path) if self.bundle_path else None
         data["release_path"] = str(self.release_path) if self.release_path else None
+        data["out_dir"] = str(self.out_dir) if self.out_dir else None
         return data
 
     def format(self) -> str:
@@ -70,7 +77,9 @@ class GateReport:
                          f"{entry.expectation}; {entry.message} ({entry.duration_s:.0f} s)")
         if self.bundle_digest:
             lines.append(f"  bundle: {self.bundle_path} (sha256 {self.bundle_digest})")
-            lines.append(f"  release: {self.release_path}")
+            lines.append(f"  release: {self.release_path} (sha256 {self.release_digest})")
+        if self.out_dir:
+            lines.append(f"  output: {self.out_dir}")
         return "\n".join(lines)
 
 
@@ -117,26 +126,56 @@ def validate_package(assignment: Assignment) -> list[str]:
     return problems
 
 
+def refresh_source_notebook(package_dir: Path) -> Path | None:
+    """Build `source.ipynb` from `notebook.py` when it is missing or older; the path when built."""
+    source_py, notebook = Path(package_dir) / "notebook.py", Path(package_dir) / "source.ipynb"
+    if not source_py.is_file() or (notebook.is_file() and notebook.stat().st_mtime >= source_py.stat().st_mtime):
+        return None
+    build_file(source_py, notebook, load_assignment(Path(package_dir)).slug)
+    return notebook
+
+
+def check_release(assignment: Assignment) -> tuple[Release | None, list[str]]:
+    """The release nbgrader builds from the instructor notebook, and what is wrong with it."""
+    try:
+        release = build_release(assignment)
+    except NotebookRefused as error:
+        return None, [str(error)]
+    return release, find_leaks(assignment.notebook_path, release.archive)
+
+
 def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "process", seed: int | None = None,
            jobs: int = 2, log: Callable[[str], None] | None = None) -> GateReport:
+    """Gate a package. Output (bundle, release) goes to `out_dir`, by default a new temporary
+    folder, so a gate run never writes into the checkout (but for a stale `source.ipynb`, which
+    it rebuilds from `notebook.py`)."""
     started = time.monotonic()
     try:
+        rebuilt = refresh_source_notebook(Path(package_dir))
         assignment = load_assignment(Path(package_dir))
-    except PackageError as error:
+    except (PackageError, ValueError) as error:
         return GateReport(Path(package_dir).name, False, [str(error)], [], duration_s=time.monotonic() - started)
+    if rebuilt and log:
+        log(f"  rebuilt {rebuilt} from notebook.py")
     report = GateReport(assignment.slug, False, validate_package(assignment), [])
+    release = None
+    if not report.problems:
+        release, problems = check_release(assignment)
+        report.problems += problems
     if report.problems:
         report.duration_s = time.monotonic() - started
         return report
-    out_dir = Path(out_dir or Path("build") / assignment.slug)
+    out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix=f"dlgrade-assign-{assignment.slug}-"))
+    report.out_dir = out_dir
     report.bundle_path, report.bundle_digest = write_bundle(assignment, out_dir)
-    report.release_path = write_release(assignment, out_dir)
+    report.release_path = write_release(release, assignment.slug, out_dir)
+    report.release_digest = release.digest
+    report.assignment = assignment.portal_metadata() | {"solution_ids": list(release.solution_ids)}
     seed = 1 if seed is None else seed
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-gate-") as work_dir:
         starter = Path(work_dir) / "starter.ipynb"
-        source = json.loads(assignment.notebook_path.read_text(encoding="utf-8"))
-        starter.write_text(json.dumps(release_notebook(source)))
+        starter.write_text(release.notebook_text, encoding="utf-8")
         candidates = [("reference", "reference", assignment.reference_dir, None),
                       ("notebook", "source.ipynb", assignment.notebook_path, None),
                       ("starter", "starter (cleared)", starter, None)]

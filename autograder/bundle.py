@@ -3,8 +3,8 @@
 A grader bundle is everything a worker needs to grade one assignment: `assignment.toml`,
 `source.ipynb` (for the provided cells), `tests/` (public and hidden) and `reference/`. It is
 a deterministic `.tar.gz` (sorted names, zeroed times and owners), so its sha256 — the
-bundle digest — names its content. The release is what students download: the cleared
-notebook and the public tests.
+bundle digest — names its content. The release students download is built by
+`autograder/release.py`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
-import shutil
 import tarfile
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 from autograder.errors import PackageError
-from autograder.notebook import release_notebook
 from autograder.package import Assignment, load_assignment
 
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
@@ -97,24 +93,3 @@ def unpack(bundle_path: Path, dest: Path, *, expected_digest: str | None = None)
                 raise PackageError(f"{bundle_path}: unsafe member {member.name!r}")
         tar.extractall(dest, filter="data")
     return dest
-
-
-def write_release(assignment: Assignment, out_dir: Path) -> Path:
-    """`out_dir/release/` and `out_dir/<slug>-release.zip`: the cleared notebook and public
-    tests, with the same layout `dlgrade check` expects."""
-    release = out_dir / "release"
-    if release.exists():
-        shutil.rmtree(release)
-    (release / "tests").mkdir(parents=True)
-    notebook = release_notebook(json.loads(assignment.notebook_path.read_text(encoding="utf-8")))
-    (release / f"{assignment.slug}.ipynb").write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
-    shutil.copytree(assignment.tests_dir / "public", release / "tests" / "public")
-    helpers = assignment.tests_dir / "helpers.py"
-    if helpers.is_file():
-        shutil.copy(helpers, release / "tests" / "helpers.py")
-    archive = out_dir / f"{assignment.slug}-release.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for path in sorted(release.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                zipped.write(path, path.relative_to(release).as_posix())
-    return archive

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     assign = commands.add_parser("assign", help="validate a package, build release and bundle, run the gate")
     assign.add_argument("slug")
-    assign.add_argument("--out", help="output folder (default: build/<slug>)")
+    assign.add_argument("--out", help="output folder (default: a new temporary folder, printed at the end)")
     assign.add_argument("--sandbox", default=None, choices=["process", "docker"])
     assign.add_argument("--seed", type=int, default=None)
     assign.add_argument("--jobs", type=int, default=2, help="gradings in parallel")

@@ -21,8 +21,6 @@ from autograder.errors import SubmissionRejected
 from autograder.harness.cells import cell_label
 
 MODULE_FILENAME = "submission.py"
-_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
-_END = re.compile(r"^\s*### END SOLUTION\s*$")
 _MAGIC = re.compile(r"^\s*(%%?|!)")
 
 
@@ -221,39 +219,3 @@ def convert_upload(path: Path, source_notebook_path: Path, *, max_bytes: int) ->
     upload = read_notebook(data, max_bytes=max_bytes, name=path.name)
     source = json.loads(Path(source_notebook_path).read_text(encoding="utf-8"))
     return notebook_to_module(upload, source)
-
-
-# --- releasing: the starter notebook ---------------------------------------------------------
-
-STARTER_BODY = "# YOUR CODE HERE\nraise NotImplementedError()"
-
-
-def clear_solution(source: str) -> str:
-    """Replace what lies between BEGIN/END SOLUTION with a stub, as nbgrader does; a solution
-    cell without markers is replaced whole."""
-    lines = source.splitlines()
-    if not any(_BEGIN.match(line) for line in lines):
-        return STARTER_BODY
-    out, inside = [], False
-    for line in lines:
-        begin = _BEGIN.match(line)
-        if begin:
-            inside = True
-            out.extend(begin.group(1) + stub for stub in STARTER_BODY.splitlines())
-        elif _END.match(line):
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
-def release_notebook(source_notebook: dict) -> dict:
-    """The student's copy: solutions cleared, outputs removed, provided cells locked."""
-    notebook = json.loads(json.dumps(source_notebook))
-    for cell in notebook["cells"]:
-        if cell.get("cell_type") == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
-            if nbgrader_meta(cell).get("solution"):
-                cell["source"] = clear_solution(_text(cell))
-    return notebook

@@ -123,9 +123,11 @@ def build_notebook(text: str, slug: str, base: Path | None = None) -> nbformat.N
             continue
         code = nbformat.v4.new_code_cell(source)
         if cell["kind"] == "solution":
-            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": True, "grade": False, "locked": False}
+            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": True, "grade": False, "locked": False,
+                                      "schema_version": 3}
         elif cell["kind"] == "provided":
-            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": False, "grade": False, "locked": True}
+            code.metadata["nbgrader"] = {"grade_id": cell["id"], "solution": False, "grade": False, "locked": True,
+                                      "schema_version": 3}
             code.metadata["dlgrade"] = {"export": True}
         notebook.cells.append(code)
     for index, cell in enumerate(notebook.cells):

@@ -190,6 +190,18 @@ class Assignment:
     def part(self, name: str) -> Part | None:
         return next((part for part in self.parts if part.name == name), None)
 
+    def portal_metadata(self) -> dict:
+        """What the portal stores from a gate report: the parsed package, no tests, no reference."""
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "summary": self.summary,
+            "parts": [dataclasses.asdict(part) for part in self.parts],
+            "points": sum(part.points for part in self.parts),
+            "resources": dataclasses.asdict(self.resources),
+            "limits": {"max_upload_mb": self.max_upload_bytes / 2**20, "max_output_mb": self.max_output_bytes / 2**20},
+        }
+
     def run_config(self) -> dict:
         """What the in-sandbox harness needs: time limits and forbidden calls. No points, no
         expected values."""

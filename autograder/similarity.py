@@ -22,7 +22,7 @@ from typing import Callable
 
 from autograder.errors import SubmissionRejected
 from autograder.fingerprint import Bound, Fingerprints, Parsed, Vocabulary, fingerprint, parse
-from autograder.notebook import (clear_solution, read_notebook, solution_texts, source_cells,
+from autograder.notebook import (read_notebook, solution_texts, source_cells,
                                  strip_magics)
 
 FILE_CELL = "(file)"
@@ -81,8 +81,9 @@ def read_submission(path: Path, source_notebook: dict, *, max_bytes: int) -> Sub
 def starter_texts(source_notebook: dict) -> list[str]:
     """What every submission holds before a student writes a line: the released solution
     cells (stubs, signatures, docstrings) and the provided cells."""
-    return [clear_solution(cell.source) if cell.kind == "solution" else cell.source
-            for cell in source_cells(source_notebook)]
+    from autograder.release import release_notebook  # nbgrader: only where a review runs
+
+    return [cell.source for cell in source_cells(release_notebook(source_notebook))]
 
 
 class Comparison:

@@ -151,8 +151,7 @@ class Assignment(Base):
     max_score: Mapped[float] = mapped_column(default=0.0)
     max_upload_mb: Mapped[float | None] = mapped_column(nullable=True)
     package_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
-    release_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
-    pending_release_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
+    release_sha256: Mapped[str] = mapped_column(sa.String(64), default="")  # the archive the last passed gate built
     bundle_digest: Mapped[str] = mapped_column(sa.String(64), default="")
     gate_attempt: Mapped[int] = mapped_column(default=0)
     gate_passed: Mapped[bool | None] = mapped_column(nullable=True)

@@ -33,54 +33,66 @@ class Refused(ValueError):
 
 
 def upload_package(session: Session, store: FileStore, tasks: TaskClient, *, course_id: int, data: bytes) -> Assignment:
-    """Store a package, create or update its assignment, and enqueue the release gate."""
+    """Store a package, create or update its assignment, and enqueue the release gate. What the
+    assignment is (title, parts, release) comes from the gate's report (`record_gate`)."""
     try:
-        info = packages.read_package(data)
+        slug = packages.package_slug(data)
     except packages.PackageError as exc:
         raise Refused(str(exc)) from None
     package_sha = store.put(data)
-    release_sha = store.put(info.release_zip)
     assignment = session.scalar(sa.select(Assignment).where(Assignment.course_id == course_id,
-                                                            Assignment.slug == info.slug))
+                                                            Assignment.slug == slug))
     if assignment is None:
-        assignment = Assignment(course_id=course_id, slug=info.slug, state="gating", gate_attempt=0)
+        assignment = Assignment(course_id=course_id, slug=slug, title=slug, state="gating", gate_attempt=0)
         from flask import current_app
 
         assignment.submissions_per_hour = current_app.config["DEFAULT_SUBMISSIONS_PER_HOUR"]
         session.add(assignment)
-    assignment.title = info.title
-    assignment.summary = info.summary
-    assignment.parts = info.parts
-    assignment.solution_ids = info.solution_ids
-    assignment.max_score = sum(p["points"] for p in info.parts)
-    assignment.max_upload_mb = info.max_upload_mb
-    assignment.queue = queue_for_gpus(info.gpus)
     assignment.package_sha256 = package_sha
     if not assignment.released:
         assignment.state = "gating"
-    assignment.pending_release_sha256 = release_sha  # becomes the release when the gate passes
     assignment.gate_attempt += 1
     assignment.gate_passed = None
     assignment.gate_report = None
     session.commit()
+    # before its first report the portal cannot know the GPUs a package needs: the last gate's queue
     tasks.send(GATE_TASK, [assignment.id, assignment.gate_attempt], assignment.queue)
     return assignment
 
 
+def _gate_problem(store: FileStore, report: Any, bundle_digest: str, slug: str) -> str | None:
+    """Why a report that says "passed" cannot be taken; None when it can."""
+    if not store.exists(bundle_digest):
+        return f"bundle {bundle_digest} was never uploaded (PUT /api/worker/bundles/<digest>)"
+    try:
+        gated = packages.gated_assignment(report, slug)
+    except ValueError as exc:
+        return str(exc)
+    if not store.exists(gated.release_digest):
+        return f"release {gated.release_digest} was never uploaded (PUT /api/worker/releases/<digest>)"
+    return None
+
+
 def record_gate(session: Session, store: FileStore, *, assignment_id: int, attempt: int, passed: bool,
                 report: Any, bundle_digest: str, worker: str) -> bool:
-    """Store a gate report. False (409) when the attempt is not the current one."""
+    """Store a gate report and, when it passed, the assignment it parsed and the release it built.
+    False (409) when the attempt is not the current one."""
     assignment = session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None or attempt != assignment.gate_attempt:
         return False
-    assignment.gate_passed = bool(passed) and store.exists(bundle_digest)
-    assignment.gate_report = report if passed == assignment.gate_passed else {
-        "report": report, "portal": f"bundle {bundle_digest} was never uploaded (PUT /api/worker/bundles/<digest>)"}
+    problem = _gate_problem(store, report, bundle_digest, assignment.slug) if passed else None
+    assignment.gate_passed = bool(passed) and problem is None
+    assignment.gate_report = report if problem is None else {"report": report, "portal": problem}
     assignment.gate_worker = worker
     assignment.gate_at = utcnow()
     if assignment.gate_passed:
+        gated = packages.gated_assignment(report, assignment.slug)
         assignment.bundle_digest = bundle_digest
-        assignment.release_sha256 = assignment.pending_release_sha256 or assignment.release_sha256
+        assignment.release_sha256 = gated.release_digest
+        assignment.title, assignment.summary = gated.title, gated.summary
+        assignment.parts, assignment.solution_ids = gated.parts, gated.solution_ids
+        assignment.max_score, assignment.max_upload_mb = gated.max_score, gated.max_upload_mb
+        assignment.queue = queue_for_gpus(gated.gpus)
         if not assignment.released:
             assignment.state = "ready"
             if assignment.release_on_pass:
@@ -93,7 +105,8 @@ def record_gate(session: Session, store: FileStore, *, assignment_id: int, attem
 
 
 def release(session: Session, store: FileStore, assignment: Assignment) -> None:
-    if not assignment.gate_passed or not store.exists(assignment.bundle_digest):
+    if not assignment.gate_passed or not store.exists(assignment.bundle_digest) or \
+            not store.exists(assignment.release_sha256):
         raise Refused("The release gate has not passed for this package; fix the package and upload it again.", 409)
     if assignment.deadline is None:
         raise Refused("Set a deadline before releasing.", 409)

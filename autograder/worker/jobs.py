@@ -333,16 +333,21 @@ def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
     report = ctx.gate_function()(package_dir, out_dir=workdir / "out", sandbox=ctx.settings["sandbox"])
     digest = None
     if report.passed and getattr(report, "bundle_path", None):
-        digest = normalize_digest(report.bundle_digest)
-        bundle = Path(report.bundle_path)
-        if sha256_file(bundle) != digest:
-            raise RuntimeError("the gate's bundle does not hash to the digest it reported")
-        data = bundle.read_bytes()
-        with_backoff(lambda: ctx.portal.put_bytes(f"/api/worker/bundles/{digest}", data,
-                                                  "application/gzip"),
-                     deadline_s=ctx.settings["post_inline_s"], what="PUT bundle")
+        digest = _upload(ctx, "bundles", Path(report.bundle_path), report.bundle_digest, "application/gzip")
+        _upload(ctx, "releases", Path(report.release_path), report.release_digest, "application/zip")
     return {"attempt": attempt, "worker": ctx.portal.worker_name, "passed": bool(report.passed),
             "report": _as_dict(report), "bundle_digest": digest}
+
+
+def _upload(ctx: WorkerContext, kind: str, path: Path, digest: str, content_type: str) -> str:
+    """PUT a file the gate built to `/api/worker/<kind>/<digest>`, once it hashes to that digest."""
+    digest = normalize_digest(digest)
+    if sha256_file(path) != digest:
+        raise RuntimeError(f"the gate's {path.name} does not hash to the digest it reported")
+    data = path.read_bytes()
+    with_backoff(lambda: ctx.portal.put_bytes(f"/api/worker/{kind}/{digest}", data, content_type),
+                 deadline_s=ctx.settings["post_inline_s"], what=f"PUT {kind}")
+    return digest
 
 
 def _find_package_dir(tree: Path, slug: str | None) -> Path:

@@ -49,11 +49,11 @@ def test_an_unknown_assignment_is_a_usage_error(tmp_path):
 
 
 def test_check_runs_the_public_tests_of_a_release(tmp_path):
-    from autograder.bundle import write_release
     from autograder.package import load_assignment
+    from autograder.release import build_release, write_release
 
-    archive = write_release(load_assignment(EXAMPLE), tmp_path)
-    release = archive.parent / "release"
+    write_release(build_release(load_assignment(EXAMPLE)), "example", tmp_path)
+    release = tmp_path / "release" / "example"
     starter = release / "example.ipynb"
     failing = dlgrade("check", starter)
     assert failing.returncode == 1 and "NotImplementedError" in failing.stdout

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.notebook import release_notebook, source_cells
+from autograder.notebook import source_cells
+from autograder.release import release_notebook
 from autograder.similarity import FILE_CELL, compare, submission_files
 
 REPO = Path(__file__).resolve().parents[2]

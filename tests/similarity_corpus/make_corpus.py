@@ -22,7 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from autograder.notebook import STARTER_BODY, nbgrader_meta, release_notebook  # noqa: E402
+from nbgrader.preprocessors import ClearSolutions  # noqa: E402
+
+from autograder.notebook import nbgrader_meta  # noqa: E402
+from autograder.release import release_notebook  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent
 SLUGS = ("backprop", "kv_cache")
@@ -54,7 +57,7 @@ def independent_cells(notebook: dict, slug: str) -> dict[str, str]:
         elif current:
             bodies[current].append(line)
     cells = {}
-    stub_first = STARTER_BODY.splitlines()[0].strip()
+    stub_first = ClearSolutions().code_stub["python"].splitlines()[0].strip()
     for cell in release_notebook(notebook)["cells"]:
         meta = nbgrader_meta(cell)
         if not meta.get("solution"):

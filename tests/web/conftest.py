@@ -16,7 +16,7 @@ from web.db import db, utcnow
 from web.models import ApiToken, Assignment, Course, GradeRun, Membership, Submission, User
 from web.security import sign, token_digest
 
-from web_helpers import Client, make_package, notebook_bytes
+from web_helpers import Client, gate_report_for, make_package, notebook_bytes
 
 PG_URL = os.environ.get("DLGRADE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -131,19 +131,27 @@ def make_student(make_user, course):
 @pytest.fixture
 def make_assignment(session, store, course):
     def make(slug="demo", *, released=True, deadline=None, course_=None, gate_passed=True, **fields):
-        from web import packages
+        """An assignment as a package upload and its gate make it: the metadata and the release
+        come from the gate report (`gate_report_for`), through services.record_gate."""
+        from web import services
 
-        info = packages.read_package(make_package(slug))
-        bundle = store.put(b"bundle-" + slug.encode())
-        assignment = Assignment(
-            course_id=(course_ or course).id, slug=slug, title=info.title, parts=info.parts,
-            solution_ids=info.solution_ids, max_score=sum(p["points"] for p in info.parts),
-            max_upload_mb=info.max_upload_mb, package_sha256=store.put(make_package(slug)),
-            release_sha256=store.put(info.release_zip), bundle_digest=bundle if gate_passed else "",
-            gate_attempt=1, gate_passed=gate_passed, state="released" if released else ("ready" if gate_passed else "gating"),
-            deadline=deadline or utcnow() + dt.timedelta(days=7), released_at=utcnow() if released else None,
-            **fields)
+        package = make_package(slug)
+        assignment = Assignment(course_id=(course_ or course).id, slug=slug, title=slug, gate_attempt=1,
+                                state="gating", package_sha256=store.put(package))
         session.add(assignment)
+        session.commit()
+        if gate_passed:
+            report, release = gate_report_for(package)
+            store.put(release)  # what the worker's PUT /api/worker/releases/<digest> does
+            assert services.record_gate(session, store, assignment_id=assignment.id, attempt=1, passed=True,
+                                        report=report, bundle_digest=store.put(b"bundle-" + slug.encode()),
+                                        worker="w1")
+            assert assignment.gate_passed, assignment.gate_report
+        assignment.deadline = deadline or utcnow() + dt.timedelta(days=7)
+        if released:
+            assignment.state, assignment.released_at = "released", utcnow()
+        for name, value in fields.items():
+            setattr(assignment, name, value)
         session.commit()
         return assignment
 

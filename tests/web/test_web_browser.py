@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
-from web_helpers import make_package, make_result, notebook_bytes
+from web_helpers import gate_report_for, make_package, make_result, notebook_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -116,9 +118,10 @@ def test_ta_gates_releases_and_overrides(live_server, browser, tmp_path, session
     bundle = b"bundle of kernels"
     digest = hashlib.sha256(bundle).hexdigest()
     worker.put(f"/api/worker/bundles/{digest}", bundle)
+    report, release = gate_report_for(package.read_bytes())
+    worker.put(f"/api/worker/releases/{report['release_digest']}", release)
     worker.post(f"/api/worker/assignments/{assignment_id}/gate",
-                {"attempt": 1, "worker": "gpu-host-1", "passed": True, "bundle_digest": digest,
-                 "report": {"reference": "full marks", "starter": "zero", "mutants": {"off_by_one": "killed"}}})
+                {"attempt": 1, "worker": "gpu-host-1", "passed": True, "bundle_digest": digest, "report": report})
     page.reload()
     assert "Passed" in page.inner_text("#gate-status")
     page.fill("input[name=deadline]", "2031-05-01T23:59")
@@ -169,3 +172,80 @@ def test_instructor_reads_the_gradebook_and_exports(live_server, browser, sessio
     with page.expect_download() as download:
         page.click("text=Export for Canvas import")
     assert Path(download.value.path()).read_text().startswith("Student,ID,SIS User ID,SIS Login ID,Section")
+
+
+def _package_folder(folder: Path, slug: str) -> bytes:
+    """A package as staff upload it: assignments/<slug>/ and reference/<slug>/."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if path.is_file() and "__pycache__" not in relative.parts:
+                inside = "/".join(relative.parts[1:]) if relative.parts[0] == "reference" else relative.as_posix()
+                top = "reference" if relative.parts[0] == "reference" else "assignments"
+                archive.add(path, arcname=f"{top}/{slug}/{inside}")
+    return buffer.getvalue()
+
+
+def test_the_student_downloads_the_release_the_gate_built(live_server, browser, tmp_path, session, make_user,
+                                                          make_student, course, worker):
+    """The real gate (grading included) gates tests/example_assignment; what it reports and PUTs
+    goes to the portal as the worker sends it; the student's download is the gate's archive."""
+    from autograder.assign import assign
+    from web.models import Assignment
+
+    example = Path(__file__).resolve().parents[1] / "example_assignment"
+    ta = make_user("ta", course, email="tara@example.edu", name="Tara TA")
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    login(page, live_server, ta.email)
+    package = tmp_path / "example.tar.gz"
+    package.write_bytes(_package_folder(example, "example"))
+    page.set_input_files("input[name=package]", str(package))
+    page.click("text=Upload package")
+    page.wait_for_selector("#waiting-for-gate")
+    assignment_id = int(page.url.rsplit("/", 1)[-1])
+    assert page.locator("#release-download").count() == 0
+
+    unpacked = tmp_path / "worker"
+    with tarfile.open(package) as archive:
+        archive.extractall(unpacked, filter="data")
+    report = assign(unpacked / "assignments" / "example", out_dir=tmp_path / "gate", sandbox="process")
+    assert report.passed, report.format()
+    built = report.release_path.read_bytes()
+    assert hashlib.sha256(built).hexdigest() == report.release_digest
+    worker.put(f"/api/worker/bundles/{report.bundle_digest}", report.bundle_path.read_bytes())
+    worker.put(f"/api/worker/releases/{report.release_digest}", built)
+    worker.post(f"/api/worker/assignments/{assignment_id}/gate",
+                {"attempt": 1, "worker": "w1", "passed": True, "bundle_digest": report.bundle_digest,
+                 "report": report.to_dict()})
+    page.reload()
+    assert "Passed" in page.inner_text("#gate-status")
+    shown = page.inner_text("#release-digest")
+    assert shown == report.release_digest
+    box = page.locator("#release-digest").bounding_box()
+    assert box["x"] + box["width"] <= 390  # the 64-digit digest wraps on a phone
+    shot(page, "ta-gate-release-digest")
+    page.fill("input[name=deadline]", "2031-05-01T23:59")
+    page.click("text=Save")
+    page.wait_for_selector("text=Settings saved.")
+    page.click("#release-button")
+    page.wait_for_selector("text=is released to students")
+
+    session.expire_all()
+    title = session.get(Assignment, assignment_id).title
+    student = make_student(email="sam@example.edu")
+    student_page = browser.new_page(viewport={"width": 390, "height": 844})
+    login(student_page, live_server, student.email)
+    student_page.click(f"text={title}")
+    with student_page.expect_download() as download:
+        student_page.click("#release-download")
+    downloaded = Path(download.value.path()).read_bytes()
+    assert downloaded == built and hashlib.sha256(downloaded).hexdigest() == shown
+    with zipfile.ZipFile(io.BytesIO(downloaded)) as archive:
+        notebook = archive.read("example/example.ipynb").decode()
+        names = archive.namelist()
+    with zipfile.ZipFile(report.release_path) as archive:
+        assert notebook == archive.read("example/example.ipynb").decode()
+    assert "return a + b" not in notebook and "raise NotImplementedError()" in notebook
+    assert not any("hidden" in name for name in names)
+    shot(student_page, "student-release-download")

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from web_helpers import HIDDEN_MARKER, make_package, make_result
+from web_helpers import HIDDEN_MARKER, gate_report_for, make_package, make_result
 
 from web.db import utcnow
 from web.models import Assignment, GradeRun, Submission, User
@@ -22,6 +22,8 @@ def test_package_upload_gates_then_release_only_when_passed(session, client_for,
     assert sent == [("dlgrade.run_gate", [assignment.id, 1], "cpu")]
     page = client.get(f"/assignments/{assignment.id}").data.decode()
     assert "Running on a worker" in page and 'id="release-button" disabled' in page
+    assert "Waiting for the release gate" in page and assignment.title == "demo" and assignment.parts == []
+    assert client.get(f"/assignments/{assignment.id}/release.zip").status_code == 404  # the gate builds it
     client.post(f"/assignments/{assignment.id}/release")
     session.expire_all()
     assert session.get(Assignment, assignment.id).state == "gating"
@@ -41,8 +43,25 @@ def test_package_upload_gates_then_release_only_when_passed(session, client_for,
 
     digest = hashlib.sha256(bundle).hexdigest()
     worker.put(f"/api/worker/bundles/{digest}", bundle)
+    report, release = gate_report_for(make_package())
+    worker.post(f"/api/worker/assignments/{assignment.id}/gate",  # says passed, but never uploaded its release
+                {"attempt": 2, "worker": "w", "passed": True, "report": report, "bundle_digest": digest})
+    session.expire_all()
+    refused = session.get(Assignment, assignment.id)
+    assert refused.gate_passed is False and "was never uploaded" in refused.gate_report["portal"]
+    client.post(f"/courses/{course.id}/assignments", {"package": (io.BytesIO(make_package()), "p.tar.gz")},
+                content_type="multipart/form-data")
+    assert worker.put(f"/api/worker/releases/{'d' * 64}", release).status_code == 400
+    assert worker.put(f"/api/worker/releases/{report['release_digest']}", release).status_code == 200
     worker.post(f"/api/worker/assignments/{assignment.id}/gate",
-                {"attempt": 2, "worker": "w", "passed": True, "report": {"ok": True}, "bundle_digest": digest})
+                {"attempt": 3, "worker": "w", "passed": True, "report": report, "bundle_digest": digest})
+    session.expire_all()
+    gated = session.get(Assignment, assignment.id)
+    assert (gated.title, gated.max_score, gated.solution_ids) == ("Demo demo", 15.0, ["softmax"])
+    assert [part["name"] for part in gated.parts] == ["softmax", "secret"] and gated.max_upload_mb == 1
+    assert client.get(f"/assignments/{assignment.id}/release.zip").data == release
+    page = client.get(f"/assignments/{assignment.id}").data.decode()
+    assert report["release_digest"] in page and "Waiting for the release gate" not in page
     client.post(f"/assignments/{assignment.id}/settings", {"deadline": "2031-05-01T23:59", "penalty_per_day": "0.2",
                                                            "grace_days": "1", "hard_cutoff": "2031-05-04T23:59",
                                                            "submissions_per_hour": "5"})

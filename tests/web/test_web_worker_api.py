@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from web_helpers import make_package, make_result, sha
+from web_helpers import gate_report_for, make_package, make_result, sha
 
 from web.db import utcnow
-from web.models import Submission
+from web.models import Assignment, Submission
 from web.security import issue_token
 
 
@@ -108,20 +108,26 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
                                headers={"Authorization": f"Bearer {_user_token(session, ta)}"})
     assert response.status_code == 201, response.json
     assignment_id = response.json["id"]
-    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 1], "gpu-2")
+    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 1], "cpu")  # GPUs unknown before the first report
     info = worker.get(f"/api/worker/assignments/{assignment_id}").json
     assert info == {"id": assignment_id, "slug": "gated", "package_digest": sha(package), "attempt": 1}
     assert worker.get(f"/api/worker/assignments/{assignment_id}/package").data == package
     bundle = b"\x1f\x8b fake bundle"
     assert worker.put(f"/api/worker/bundles/{'b' * 64}", bundle).status_code == 400  # digest mismatch
     assert worker.put(f"/api/worker/bundles/{sha(bundle)}", bundle).json == {"stored": True}
-    gate = {"attempt": 1, "worker": "w", "passed": True, "report": {"mutants": "all killed"},
-            "bundle_digest": sha(bundle)}
+    report, release = gate_report_for(package)
+    assert worker.put(f"/api/worker/releases/{report['release_digest']}", release).json == {"stored": True}
+    gate = {"attempt": 1, "worker": "w", "passed": True, "report": report, "bundle_digest": sha(bundle)}
     assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", {**gate, "attempt": 3}).status_code == 409
     assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", gate).json == {"stored": True}
     data = client.raw.get(f"/api/assignments/{assignment_id}",
                           headers={"Authorization": f"Bearer {_user_token(session, ta)}"}).json
     assert data["gate_passed"] is True and data["bundle_digest"] == sha(bundle) and data["state"] == "ready"
+    assert data["title"] == "Demo gated" and data["max_score"] == 15
+    assert session.get(Assignment, assignment_id).queue == "gpu-2"  # resources.gpus from the report
+    client.raw.post(f"/api/courses/{course.id}/assignments", data={"package": (__import__("io").BytesIO(package), "p.tar.gz")},
+                    headers={"Authorization": f"Bearer {_user_token(session, ta)}"})
+    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 2], "gpu-2")
 
 
 def test_stuck_lists_current_attempts_without_news(session, worker, make_student, make_assignment, make_submission):

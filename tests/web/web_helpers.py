@@ -3,10 +3,13 @@ Kept out of conftest.py so test modules import them by a name no other conftest 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import tarfile
+import tempfile
 import uuid
+from pathlib import Path
 
 import nbformat
 
@@ -16,13 +19,15 @@ HIDDEN_MARKER = "HIDDEN_TEST_SOURCE_7f3a"  # appears only in hidden tests and st
 def make_notebook(slug: str = "demo", solution_ids=("softmax",), solved: bool = True) -> dict:
     cells = [nbformat.v4.new_markdown_cell("# Demo assignment")]
     imports = nbformat.v4.new_code_cell("import math")
-    imports.metadata = {"nbgrader": {"grade_id": "imports", "locked": True, "solution": False, "grade": False},
+    imports.metadata = {"nbgrader": {"grade_id": "imports", "locked": True, "solution": False, "grade": False,
+                                     "schema_version": 3},
                         "dlgrade": {"export": True}}
     cells.append(imports)
     for grade_id in solution_ids:
         body = "    return [math.exp(v) for v in x]" if solved else "    raise NotImplementedError()"
         cell = nbformat.v4.new_code_cell(f"def {grade_id}(x):\n    ### BEGIN SOLUTION\n{body}\n    ### END SOLUTION\n")
-        cell.metadata = {"nbgrader": {"grade_id": grade_id, "solution": True, "grade": False, "locked": False}}
+        cell.metadata = {"nbgrader": {"grade_id": grade_id, "solution": True, "grade": False, "locked": False,
+                                      "schema_version": 3}}
         cells.append(cell)
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["dlgrade"] = {"assignment": slug}
@@ -55,6 +60,25 @@ def make_package(slug: str = "demo", *, gpus: int = 0, parts=None) -> bytes:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=32)
+def gate_report_for(package: bytes) -> tuple[dict, bytes]:
+    """What a passed gate posts for `package` and the release archive it PUTs, made by the engine
+    itself (the portal's own code never imports it): the report's `assignment` and
+    `release_digest`, the release built with nbgrader's preprocessors. No grading is run."""
+    from autograder.assign import GateReport
+    from autograder.package import load_assignment
+    from autograder.release import build_release
+
+    with tempfile.TemporaryDirectory() as folder:
+        with tarfile.open(fileobj=io.BytesIO(package), mode="r:gz") as archive:
+            archive.extractall(folder, filter="data")
+        assignment = load_assignment(next(Path(folder).glob("assignments/*")))
+        release = build_release(assignment)
+        report = GateReport(assignment.slug, True, [], [], release_digest=release.digest,
+                            assignment=assignment.portal_metadata() | {"solution_ids": list(release.solution_ids)})
+        return report.to_dict(), release.archive
 
 
 def make_result(score=7.5, max_score=15.0, status="graded") -> dict:

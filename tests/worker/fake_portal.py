@@ -101,6 +101,7 @@ class FakePortal:
         self.submissions: dict[int, Submission] = {}
         self.assignments: dict[int, Assignment] = {}
         self.bundles: dict[str, bytes] = {}
+        self.releases: dict[str, bytes] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -321,6 +322,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return 400, {"error": "digest mismatch"}, None, j
                 p.bundles[m.group(1)] = body
                 return 200, {"stored": True}, None, j
+        m = re.fullmatch(r"/api/worker/releases/([0-9a-f]{64})", path)
+        if m and method == "PUT":
+            if hashlib.sha256(body).hexdigest() != m.group(1):
+                return 400, {"error": "digest mismatch"}, None, j
+            p.releases[m.group(1)] = body
+            return 200, {"stored": True}, None, j
         m = re.fullmatch(r"/api/worker/assignments/(\d+)(/package|/gate)?", path)
         if m:
             a = p.assignments.get(int(m.group(1)))

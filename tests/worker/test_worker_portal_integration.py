@@ -92,6 +92,8 @@ def test_gate_then_grading_through_the_real_portal(real_portal, workers, tmp_pat
     a = session.get(Assignment, aid)
     assert a.gate_passed, a.gate_report
     assert store.exists(a.bundle_digest), "the worker uploaded the bundle it built"
+    assert a.release_sha256 == a.gate_report["release_digest"] and store.exists(a.release_sha256)
+    assert a.title == a.gate_report["assignment"]["title"] and a.solution_ids == ["add", "softmax", "rowsum"]
     a.deadline = utcnow() + dt.timedelta(days=3)
     session.commit()
     services.release(session, store, a)

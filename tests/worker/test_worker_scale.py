@@ -74,7 +74,7 @@ def _package(slug: str, toml_extra: str = "") -> bytes:
     return buf.getvalue()
 
 
-def test_gate_runs_uploads_the_bundle_and_reports(workers, portal, redis_server):
+def test_gate_runs_uploads_the_bundle_and_the_release_and_reports(workers, portal, redis_server):
     good = portal.add_assignment("good", None, package=_package("good"))
     bad = portal.add_assignment("bad", None, package=_package("bad", "# fail_gate\n"))
     workers.start("w1", DLGRADE_GATE_FUNCTION="worker_standins:gate")
@@ -88,6 +88,7 @@ def test_gate_runs_uploads_the_bundle_and_reports(workers, portal, redis_server)
     report = portal.assignments[good].gate_reports[1]
     assert report["passed"] is True and report["bundle_digest"] in portal.bundles
     assert portal.assignments[good].bundle_digest == report["bundle_digest"]
+    assert portal.releases[report["report"]["release_digest"]], "the worker uploaded the release it built"
     assert portal.assignments[bad].gate_reports[1]["passed"] is False
 
 

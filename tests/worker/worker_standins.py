@@ -100,11 +100,13 @@ def upload(sid_hint: int | str, **behaviour) -> bytes:
 
 
 class _GateReport:
-    def __init__(self, passed: bool, bundle_path: Path, bundle_digest: str):
+    def __init__(self, passed: bool, bundle_path: Path, bundle_digest: str, release_path: Path, release_digest: str):
         self.passed, self.bundle_path, self.bundle_digest = passed, bundle_path, bundle_digest
+        self.release_path, self.release_digest = release_path, release_digest
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "gates": [{"name": "reference", "passed": self.passed}]}
+        return {"passed": self.passed, "gates": [{"name": "reference", "passed": self.passed}],
+                "release_digest": self.release_digest}
 
 
 def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
@@ -116,7 +118,11 @@ def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "bundle.tar.gz"
     path.write_bytes(data)
-    return _GateReport("fail_gate" not in toml, path, hashlib.sha256(data).hexdigest())
+    release = make_bundle({"release.ipynb": "{}"})
+    release_path = out_dir / "release.zip"
+    release_path.write_bytes(release)
+    return _GateReport("fail_gate" not in toml, path, hashlib.sha256(data).hexdigest(), release_path,
+                       hashlib.sha256(release).hexdigest())
 
 
 def engine_without_progress(assignment_dir, submission, *, on_progress=None, **kwargs):

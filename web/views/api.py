@@ -312,7 +312,8 @@ def openapi():
         paths.setdefault(path, {})[entry["method"]] = operation
     worker = {
         "/api/worker/submissions/{id}": ["get"], "/api/worker/submissions/{id}/file": ["get"],
-        "/api/worker/bundles/{digest}": ["get", "put"], "/api/worker/submissions/{id}/progress": ["post"],
+        "/api/worker/bundles/{digest}": ["get", "put"], "/api/worker/releases/{digest}": ["put"],
+        "/api/worker/submissions/{id}/progress": ["post"],
         "/api/worker/submissions/{id}/result": ["post"], "/api/worker/submissions/{id}/failure": ["post"],
         "/api/worker/assignments/{id}": ["get"], "/api/worker/assignments/{id}/package": ["get"],
         "/api/worker/assignments/{id}/gate": ["post"], "/api/worker/stuck": ["get"],

@@ -42,12 +42,14 @@ def show(assignment_id: int):
 @bp.get("/assignments/<int:assignment_id>/release.zip")
 @login_required
 def release_zip(assignment_id: int):
+    """The archive the release gate built and checked, byte for byte, named by its digest."""
     assignment, _ = assignment_for(assignment_id)
-    digest = assignment.release_sha256 or assignment.pending_release_sha256
-    if not store().exists(digest):
-        abort(404)
+    digest = assignment.release_sha256
+    if not digest or not store().exists(digest):
+        abort(404, description="No release yet: it is built by the release gate, which has not passed.")
     return Response(store().get(digest), mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{assignment.slug}-release.zip"'})
+                    headers={"Content-Disposition": f'attachment; filename="{assignment.slug}-release.zip"',
+                             "ETag": f'"{digest}"', "X-Release-Sha256": digest})
 
 
 def _submit_from_request(assignment):

@@ -65,15 +65,26 @@ def get_bundle(digest: str):
     return Response(store().get(digest), mimetype="application/gzip")
 
 
-@bp.put("/bundles/<digest>")
-@require_worker
-def put_bundle(digest: str):
+def _store_by_digest(digest: str):
     data = request.get_data()
     if hashlib.sha256(data).hexdigest() != digest:
         return jsonify(error="the body's sha256 does not match the digest in the URL"), 400
     store().put(data)
     db.session.commit()
     return jsonify(stored=True)
+
+
+@bp.put("/bundles/<digest>")
+@require_worker
+def put_bundle(digest: str):
+    return _store_by_digest(digest)
+
+
+@bp.put("/releases/<digest>")
+@require_worker
+def put_release(digest: str):
+    """The student release a passed gate built (CONTRACT.md); students get exactly these bytes."""
+    return _store_by_digest(digest)
 
 
 @bp.post("/submissions/<int:submission_id>/progress")

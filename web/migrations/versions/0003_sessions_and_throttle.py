@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0003_sessions_and_throttle'
-down_revision = '0001'
+down_revision = '0002_release_from_gate'
 branch_labels = None
 depends_on = None
 
