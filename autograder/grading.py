@@ -104,7 +104,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         if student.problems:
             result.flags.append({"kind": "records", "evidence": student.problems[:20]})
     if on_progress:
-        on_progress({"test": None, "done": len(nodeids), "total": len(nodeids)})
+        on_progress({"test": None, "part": None, "done": len(nodeids), "total": len(nodeids)})
     return result
 
 
@@ -219,7 +219,8 @@ class _Runner:
         watcher = None
         if on_progress or watch:
             job = dataclasses.replace(job, cancel=threading.Event())
-            watcher = _RunWatcher(job, on_progress, names, done_before, self._timeout_of if watch else None)
+            watcher = _RunWatcher(job, on_progress, names, done_before, self._timeout_of if watch else None,
+                                  self._part_of)
         try:
             outcome = self.backend.run(job)
         finally:
@@ -365,11 +366,12 @@ class _RunWatcher:
     HANG_GRACE_S = 10.0
 
     def __init__(self, job: SandboxJob, on_progress: ProgressCallback | None, names: list[str], done_before: int,
-                 timeout_of: Callable[[str], float] | None):
+                 timeout_of: Callable[[str], float] | None, part_of: Callable[[str], str | None]):
         self.out_dir, self.cancel, self.on_progress = job.output_dir, job.cancel, on_progress
         self.names, self.done_before = set(names), done_before
         self.total = len(names)
         self.timeout_of = timeout_of
+        self.part_of = part_of
         self.stopped = threading.Event()
         self.last: tuple | None = None
         self.current_since: tuple[str, float] | None = None
@@ -409,7 +411,8 @@ class _RunWatcher:
         if state != self.last:
             self.last = state
             try:
-                self.on_progress({"test": state[0], "done": state[1], "total": self.total})
+                part = self.part_of(state[0]) if state[0] else None
+                self.on_progress({"test": state[0], "part": part, "done": state[1], "total": self.total})
             except Exception:  # noqa: BLE001 - a failing progress report must not stop grading
                 pass
 

@@ -170,13 +170,21 @@ def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.da
         "attempt": sub.attempt,
         "submitted_at": sub.submitted_at.isoformat(),
         "queue_position": queue_position(session, sub),
-        "progress": {"done": sub.progress_done, "total": sub.progress_total, "test": sub.progress_test or None},
+        "progress": {"done": sub.progress_done, "total": sub.progress_total,
+                     "part": part_title(sub.assignment, sub.progress_part)},
         "message": sub.message,
         "final": sub.state in ("graded", "rejected", "error"),
     }
     payload["score"] = sub.final_score
     payload["max_score"] = sub.max_score
     return payload
+
+
+def part_title(assignment: Assignment, name: str) -> str | None:
+    """The title students know a part by (its name when it has none); None for no part."""
+    if not name:
+        return None
+    return next((p.get("title") or name for p in assignment.parts or [] if p.get("name") == name), name)
 
 
 def parts_policy(assignment: Assignment) -> dict[str, str]:

@@ -149,7 +149,7 @@ class Submission(Base):
     sweeps: Mapped[int] = mapped_column(default=0)
     progress_done: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
-    progress_test: Mapped[str] = mapped_column(sa.String(300), default="")
+    progress_part: Mapped[str] = mapped_column(sa.String(100), default="")  # a part name, never a test's
     worker: Mapped[str] = mapped_column(sa.String(200), default="")
     score: Mapped[float | None] = mapped_column(nullable=True)
     max_score: Mapped[float | None] = mapped_column(nullable=True)
@@ -191,3 +191,20 @@ class GradeRun(Base):
     failure_detail: Mapped[str] = mapped_column(sa.Text, default="")
 
     submission: Mapped[Submission] = relationship(back_populates="grades")
+
+
+class Worker(Base):
+    """A grading worker as it last announced itself (POST /api/worker/workers/heartbeat)."""
+
+    __tablename__ = "workers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    queues: Mapped[Any] = mapped_column(JSONText, default=list)  # queue names without the prefix
+    gpus: Mapped[Any] = mapped_column(JSONText, default=list)  # GPU indices it owns
+    engine_version: Mapped[str] = mapped_column(sa.String(40), default="")
+    concurrency: Mapped[int] = mapped_column(default=1)
+    running: Mapped[int] = mapped_column(default=0)  # jobs it was grading at the last heartbeat
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # said goodbye

@@ -169,7 +169,7 @@ def regrade(session: Session, tasks: TaskClient, subs: list[Submission], *, by_u
         sub.updated_at = now
         sub.started_at = sub.finished_at = None
         sub.progress_done = sub.progress_total = 0
-        sub.progress_test = ""
+        sub.progress_part = ""
         sub.sweeps = 0
         sub.message = ""
         session.add(GradeRun(submission_id=sub.id, attempt=sub.attempt, bundle_digest=sub.assignment.bundle_digest,
@@ -210,8 +210,10 @@ def _run(session: Session, submission_id: int, attempt: int) -> tuple[Submission
     return sub, run
 
 
-def record_progress(session: Session, *, submission_id: int, attempt: int, worker: str, test: str | None,
+def record_progress(session: Session, *, submission_id: int, attempt: int, worker: str, part: str | None,
                     done: int, total: int) -> None:
+    """Progress is shown to the student, so only a count and one of the assignment's part names
+    are kept: anything else in `part` (a test's name from a worker that sends one) is dropped."""
     sub, run = _run(session, submission_id, attempt)
     if attempt == sub.attempt and sub.state in ("received", "queued", "running"):
         now = utcnow()
@@ -219,7 +221,8 @@ def record_progress(session: Session, *, submission_id: int, attempt: int, worke
             sub.started_at = now
         sub.state = "running"
         sub.worker = run.worker = worker[:200]
-        sub.progress_test = (test or "")[:300]
+        part_names = {p.get("name") for p in sub.assignment.parts or []}
+        sub.progress_part = part if part in part_names else ""
         sub.progress_done, sub.progress_total = max(0, int(done)), max(0, int(total))
         sub.updated_at = now
     session.commit()

@@ -87,9 +87,11 @@ def test_student_submits_and_watches_the_result(live_server, browser, tmp_path, 
     shot(page, "student-queued")
     sub_id = int(page.url.rsplit("/", 1)[-1])
     worker.post(f"/api/worker/submissions/{sub_id}/progress",
-                {"attempt": 1, "state": "running", "worker": "gpu-host-1", "test": "test_public.py::test_shape",
-                 "done": 1, "total": 3})
+                {"attempt": 1, "state": "running", "worker": "gpu-host-1", "part": "secret",
+                 "test": "test_hidden.py::test_h", "done": 1, "total": 3})
     page.wait_for_selector("#status-state.running", timeout=15000)  # CSP forbids eval: no wait_for_function
+    progress = page.inner_text("#status-progress-text")
+    assert progress == "1 / 3 tests · part: Part secret" and "test_h" not in page.content()
     shot(page, "student-running")
     worker.post(f"/api/worker/submissions/{sub_id}/result", {"attempt": 1, "worker": "gpu-host-1",
                                                                "result": make_result()})

@@ -19,7 +19,7 @@
           progressBox.hidden = false;
           var bar = document.getElementById("status-progress");
           bar.max = s.progress.total; bar.value = s.progress.done;
-          text("status-progress-text", s.progress.done + " / " + s.progress.total + (s.progress.test ? " · " + s.progress.test : ""));
+          text("status-progress-text", s.progress.done + " / " + s.progress.total + " tests" + (s.progress.part ? " · part: " + s.progress.part : ""));
         }
         text("status-message", s.message || "");
         if (s.final) { window.location.reload(); return; }

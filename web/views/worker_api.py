@@ -83,7 +83,7 @@ def progress(submission_id: int):
     _sub(submission_id)
     try:
         services.record_progress(db.session, submission_id=submission_id, attempt=_int(body, "attempt"),
-                                 worker=str(body.get("worker", "")), test=body.get("test"),
+                                 worker=str(body.get("worker", "")), part=body.get("part"),
                                  done=int(body.get("done") or 0), total=int(body.get("total") or 0))
     except services.UnknownAttempt:
         return jsonify(error="unknown attempt"), 409
