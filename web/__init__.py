@@ -30,9 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     tasks.init_app(app)
     security.init_app(app)
 
-    from .views import api, assignments, auth, courses, gradebook, submissions, worker_api
+    from .views import api, assignments, auth, courses, gradebook, operations, submissions, worker_api
 
-    for module in (auth, courses, assignments, submissions, gradebook, api, worker_api):
+    for module in (auth, courses, assignments, submissions, gradebook, operations, api, worker_api):
         app.register_blueprint(module.bp)
 
     from . import cli

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .models import Assignment, Course, Submission
+from . import operations
+from .models import ACTIVE_STATES, Assignment, Course, Submission
 
 # Keys a student may see, per level of the result JSON (autograder/result.py, schema 1).
 # Everything else (staff `detail`, `flags` with tamper evidence, the run's seed and sandbox,
@@ -162,8 +163,9 @@ def queue_position(session: Session, sub: Submission) -> int | None:
     return int(ahead or 0) + 1
 
 
-def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime) -> dict:
-    """What the status poll returns."""
+def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime, offline_after_s: int) -> dict:
+    """What the status poll returns. `waiting_for` says which kind of worker an active job waits
+    for while no worker of its queue is online (then it is not running, whatever `state` says)."""
     payload = {
         "id": sub.id,
         "state": sub.state,
@@ -174,6 +176,8 @@ def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.da
                      "part": part_title(sub.assignment, sub.progress_part)},
         "message": sub.message,
         "final": sub.state in ("graded", "rejected", "error"),
+        "waiting_for": (operations.waiting_message(session, sub.queue, now, offline_after_s)
+                        if sub.state in ACTIVE_STATES else None),
     }
     payload["score"] = sub.final_score
     payload["max_score"] = sub.max_score

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from . import packages
+from . import operations, packages
 from .db import utcnow
 from .models import ACTIVE_STATES, Assignment, GradeRun, Submission
 from .notebooks import UploadRejected, validate_upload
@@ -92,9 +92,16 @@ def record_gate(session: Session, store: FileStore, *, assignment_id: int, attem
     return True
 
 
-def release(session: Session, store: FileStore, assignment: Assignment) -> None:
-    if not assignment.gate_passed or not store.exists(assignment.bundle_digest):
-        raise Refused("The release gate has not passed for this package; fix the package and upload it again.", 409)
+def release(session: Session, store: FileStore, assignment: Assignment, *, offline_after_s: int) -> None:
+    if assignment.gate_passed is None:
+        waiting = operations.waiting_message(session, assignment.queue, utcnow(), offline_after_s)
+        raise Refused(f"The release gate has not run yet for this package ({waiting or 'it is running now'}); "
+                      "release once it passes.", 409)
+    if not assignment.gate_passed:
+        raise Refused("The release gate failed for this package; fix the package and upload it again.", 409)
+    if not store.exists(assignment.bundle_digest):
+        raise Refused("The gate passed but its grader bundle is missing from the file store; "
+                      "upload the package again to rebuild it.", 409)
     if assignment.deadline is None:
         raise Refused("Set a deadline before releasing.", 409)
     assignment.state = "released"

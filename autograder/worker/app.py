@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 from autograder.worker.settings import celery_config, load_settings
 
@@ -39,3 +39,24 @@ def _remove_stale_sandboxes(sender=None, **_kwargs) -> None:
         removed = remove_stale_containers()
         if removed:
             log.warning("removed %d sandbox containers left by an earlier worker", removed)
+
+
+_announcer = None
+
+
+@worker_ready.connect
+def _announce(sender=None, **_kwargs) -> None:
+    """Heartbeats to the portal from the main process (announce.py)."""
+    global _announcer
+    from autograder.worker.announce import Announcer
+
+    controller = getattr(sender, "controller", None)
+    consumed = list(app.amqp.queues.consume_from or {}) or [f"{settings['queue_prefix']}{q}" for q in settings["queues"]]
+    _announcer = Announcer(settings, queues=consumed,
+                           concurrency=getattr(controller, "concurrency", None) or settings["concurrency"]).start()
+
+
+@worker_shutdown.connect
+def _say_goodbye(sender=None, **_kwargs) -> None:
+    if _announcer is not None:
+        _announcer.stop()

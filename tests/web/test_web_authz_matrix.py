@@ -23,7 +23,8 @@ MATRIX = {
     "auth.index": ("GET", "/", None, LOGGED_IN),
     "courses.show": ("GET", "/courses/{course}", "course", MEMBERS),
     "courses.upload_package": ("POST", "/courses/{course}/assignments", "course", STAFF),
-    "courses.queue": ("GET", "/courses/{course}/queue", "course", STAFF),
+    "operations.show": ("GET", "/courses/{course}/operations", "course", STAFF),
+    "operations.poll": ("GET", "/courses/{course}/operations.json", "course", STAFF),
     "courses.roster": ("POST", "/courses/{course}/roster", "course", {"instructor"}),
     "courses.members": ("GET", "/courses/{course}/members", "course", STAFF),
     "assignments.show": ("GET", "/assignments/{assignment}", "assignment", MEMBERS),
@@ -157,5 +158,6 @@ def test_people_cannot_call_worker_routes(client_for, scenario, role):
     client = client_for(users[role])
     sub = objects["own"]["submission"]
     for method, url in [("GET", f"/api/worker/submissions/{sub}"), ("GET", f"/api/worker/submissions/{sub}/file"),
-                        ("POST", f"/api/worker/submissions/{sub}/result"), ("GET", "/api/worker/stuck")]:
+                        ("POST", f"/api/worker/submissions/{sub}/result"), ("GET", "/api/worker/stuck"),
+                        ("POST", "/api/worker/workers/heartbeat")]:
         assert client.api(method, url, json={"attempt": 1, "result": {}}).status_code in (401, 403)

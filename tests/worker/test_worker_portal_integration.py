@@ -94,7 +94,7 @@ def test_gate_then_grading_through_the_real_portal(real_portal, workers, tmp_pat
     assert store.exists(a.bundle_digest), "the worker uploaded the bundle it built"
     a.deadline = utcnow() + dt.timedelta(days=3)
     session.commit()
-    services.release(session, store, a)
+    services.release(session, store, a, offline_after_s=60)
 
     data = (EXAMPLE / "source.ipynb").read_bytes()
     sub = services.submit(session, store, tasks, assignment=a, user_id=student.id, filename="example.ipynb",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from .. import grading, gradebook, services, store
 from ..db import db, utcnow
@@ -56,7 +56,8 @@ def assignment_json(a: Assignment, role: str) -> dict:
 
 
 def submission_json(sub: Submission, staff: bool) -> dict:
-    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
+    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                  offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     data.update(assignment_id=sub.assignment_id, filename=sub.filename, sha256=sub.sha256,
                 override_score=sub.override_score, override_comment=sub.override_comment)
     if staff:
@@ -171,7 +172,7 @@ def update_assignment(assignment_id: int):
 def release(assignment_id: int):
     a, role = assignment_for(assignment_id, *STAFF_ROLES)
     try:
-        services.release(db.session, store(), a)
+        services.release(db.session, store(), a, offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     except services.Refused as exc:
         return _error(exc)
     return jsonify(assignment_json(a, role))
@@ -292,6 +293,7 @@ def openapi():
         "/api/worker/submissions/{id}/result": ["post"], "/api/worker/submissions/{id}/failure": ["post"],
         "/api/worker/assignments/{id}": ["get"], "/api/worker/assignments/{id}/package": ["get"],
         "/api/worker/assignments/{id}/gate": ["post"], "/api/worker/stuck": ["get"],
+        "/api/worker/workers/heartbeat": ["post"],
     }
     for path, methods in worker.items():
         for method in methods:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import services, store
+from .. import operations, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Submission, User
 from ..security import login_required
@@ -32,8 +32,12 @@ def show(assignment_id: int):
     subs = db.session.execute(
         sa.select(Submission, User.email).join(User, User.id == Submission.user_id)
         .where(Submission.assignment_id == assignment.id).order_by(Submission.id.desc()).limit(500)).all()
+    gate_waiting = (operations.waiting_message(db.session, assignment.queue, now,
+                                               current_app.config["WORKER_OFFLINE_AFTER_S"])
+                    if assignment.gate_passed is None else None)
     return render_template("assignment_staff.html", assignment=assignment, subs=subs, now=now, user=g.user,
-                           role=role, bundle_present=store().exists(assignment.bundle_digest))
+                           role=role, bundle_present=store().exists(assignment.bundle_digest),
+                           gate_waiting=gate_waiting)
 
 
 @bp.get("/assignments/<int:assignment_id>/release.zip")
@@ -96,7 +100,8 @@ def settings(assignment_id: int):
 def release(assignment_id: int):
     assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
     try:
-        services.release(db.session, store(), assignment)
+        services.release(db.session, store(), assignment,
+                         offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
         flash(f"'{assignment.title}' is released to students.")
     except services.Refused as exc:
         flash(str(exc), "error")

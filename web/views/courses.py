@@ -1,4 +1,4 @@
-"""A course: its assignments (students see released ones), the queue, the roster."""
+"""A course: its assignments (students see released ones), the roster. The queue: operations.py."""
 
 from __future__ import annotations
 
@@ -57,17 +57,6 @@ def upload_package(course_id: int):
         return redirect(url_for("courses.show", course_id=course.id))
     flash(f"Package for '{assignment.slug}' stored; the release gate is running.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id))
-
-
-@bp.get("/courses/<int:course_id>/queue")
-@login_required
-def queue(course_id: int):
-    course, role = course_for(course_id, *STAFF_ROLES)
-    rows = db.session.execute(
-        sa.select(Submission, User.email, Assignment.slug).join(Assignment).join(User, User.id == Submission.user_id)
-        .where(Assignment.course_id == course.id, Submission.state.in_(("received", "queued", "running", "error")))
-        .order_by(Submission.queued_at, Submission.id).limit(500)).all()
-    return render_template("queue.html", course=course, rows=rows, user=g.user, role=role, now=utcnow())
 
 
 @bp.post("/courses/<int:course_id>/roster")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from .. import charts, grading, services, store
 from ..db import db, utcnow
@@ -31,7 +31,8 @@ def result_for_viewer(sub, staff: bool):
 def show(submission_id: int):
     sub, staff = submission_for(submission_id)
     result = result_for_viewer(sub, staff)
-    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
+    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                    offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
                            perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment)
@@ -41,7 +42,8 @@ def show(submission_id: int):
 @login_required
 def status(submission_id: int):
     sub, staff = submission_for(submission_id)
-    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow()))
+    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                          offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"]))
 
 
 @bp.get("/submissions/<int:submission_id>/download")

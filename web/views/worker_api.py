@@ -9,7 +9,7 @@ import hashlib
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from .. import services, store
+from .. import operations, services, store
 from ..db import db
 from ..models import Assignment, Submission
 from ..security import require_worker
@@ -146,6 +146,18 @@ def gate(assignment_id: int):
     if not ok:
         return jsonify(error="unknown or outdated gate attempt"), 409
     return jsonify(stored=True)
+
+
+@bp.post("/workers/heartbeat")
+@require_worker
+def heartbeat():
+    """A worker announces itself: queues, GPUs, slots, engine version (announce.py)."""
+    try:
+        operations.record_heartbeat(db.session, _body())
+    except operations.BadHeartbeat as exc:
+        db.session.rollback()
+        abort(400, description=str(exc))
+    return jsonify(ok=True)
 
 
 @bp.get("/stuck")
