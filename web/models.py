@@ -146,7 +146,6 @@ class Submission(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sweeps: Mapped[int] = mapped_column(default=0)
     progress_done: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
     progress_part: Mapped[str] = mapped_column(sa.String(100), default="")  # a part name, never a test's

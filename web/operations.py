@@ -122,6 +122,24 @@ def offline_workers(session: Session, now: dt.datetime, offline_after_s: int) ->
     return [w.name for w in session.scalars(sa.select(Worker)) if not is_online(w, now, offline_after_s)]
 
 
+STUCK_LISTED = 5000
+
+
+def stuck_submissions(session: Session, now: dt.datetime, *, older_than_s: int,
+                      offline_after_s: int) -> list[tuple[Submission, str]]:
+    """Current attempts the sweeper should look at, each with why: no news (state change,
+    progress post, failure) for `older_than_s`, or running on a worker now offline."""
+    cutoff = now - dt.timedelta(seconds=older_than_s)
+    offline = offline_workers(session, now, offline_after_s)
+    rows = session.scalars(sa.select(Submission).where(
+        Submission.state.in_(ACTIVE_STATES),
+        sa.or_(Submission.updated_at < cutoff,
+               sa.and_(Submission.state == "running", Submission.worker.in_(offline))))
+        .order_by(Submission.id).limit(STUCK_LISTED)).all()
+    return [(sub, f"no news for {(now - sub.updated_at).total_seconds():.0f} s" if sub.updated_at < cutoff
+             else f"its worker {sub.worker} is offline (no heartbeat for {offline_after_s} s)") for sub in rows]
+
+
 # --- the Operations page ----------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The portal's verbs. Views parse and check permissions, then call these with plain values.
 
 Every function that enqueues commits first, then sends (CONTRACT.md): a lost message is
-found again by the sweeper, a message about an uncommitted row cannot happen.
+found again by the sweeper (autograder/worker/sweeper.py, through `GET /api/worker/stuck`),
+a message about an uncommitted row cannot happen.
 """
 
 from __future__ import annotations
@@ -177,7 +178,6 @@ def regrade(session: Session, tasks: TaskClient, subs: list[Submission], *, by_u
         sub.started_at = sub.finished_at = None
         sub.progress_done = sub.progress_total = 0
         sub.progress_part = ""
-        sub.sweeps = 0
         sub.message = ""
         session.add(GradeRun(submission_id=sub.id, attempt=sub.attempt, bundle_digest=sub.assignment.bundle_digest,
                              reason=reason, requested_by_id=by_user_id))
@@ -280,38 +280,6 @@ def record_failure(session: Session, *, submission_id: int, attempt: int, worker
             sub.message = "Grading failed on our side, not because of your code; staff have been told."
             sub.finished_at = sub.updated_at
     session.commit()
-
-
-# --- the sweeper ----------------------------------------------------------------------------
-
-
-def sweep(session: Session, tasks: TaskClient, *, stuck_after_s: int, max_tries: int,
-          now: dt.datetime | None = None) -> dict[str, list[int]]:
-    """Re-enqueue submissions left in received/queued/running longer than `stuck_after_s`
-    (a lost broker message, a dead worker). The same attempt is sent again: results are
-    idempotent per attempt, so a late answer from the first worker does no harm. After
-    `max_tries` sweeps the submission becomes `error` for staff to look at."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=stuck_after_s)
-    stuck = session.scalars(sa.select(Submission).where(
-        Submission.state.in_(ACTIVE_STATES), Submission.updated_at < cutoff).order_by(Submission.id)).all()
-    resent, failed = [], []
-    for sub in stuck:
-        if sub.sweeps >= max_tries:
-            sub.state = "error"
-            sub.message = "Grading did not finish after several tries; staff have been told."
-            sub.finished_at = now
-            failed.append(sub.id)
-        else:
-            sub.sweeps += 1
-            sub.state = "queued"
-            sub.queued_at = sub.updated_at = now
-            resent.append(sub.id)
-    session.commit()
-    for sub in stuck:
-        if sub.id in resent:
-            tasks.send(GRADE_TASK, [sub.id, sub.attempt], sub.queue)
-    return {"resent": resent, "failed": failed}
 
 
 def sha256_hex(data: bytes) -> str:

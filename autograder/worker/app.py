@@ -31,14 +31,12 @@ def _serve_metrics(sender=None, **_kwargs) -> None:
 
 
 @worker_ready.connect
-def _remove_stale_sandboxes(sender=None, **_kwargs) -> None:
-    """Containers left by a worker that died mid-run hold memory and GPUs: remove them."""
-    if settings["sandbox"] == "docker":
-        from autograder.sandbox.docker import remove_stale_containers
+def _remove_leftovers(sender=None, **_kwargs) -> None:
+    """Cgroups, scratch folders and containers of runs killed with an earlier worker hold
+    memory, disk and GPUs: remove them (cleanup.py)."""
+    from autograder.worker.cleanup import remove_leftovers
 
-        removed = remove_stale_containers()
-        if removed:
-            log.warning("removed %d sandbox containers left by an earlier worker", removed)
+    remove_leftovers(settings)
 
 
 _announcer = None
@@ -56,7 +54,22 @@ def _announce(sender=None, **_kwargs) -> None:
                            concurrency=getattr(controller, "concurrency", None) or settings["concurrency"]).start()
 
 
+_sweeper = None
+
+
+@worker_ready.connect
+def _start_sweeper(sender=None, **_kwargs) -> None:
+    """The one sweeper runs in every worker (sweeper.py): no deployment can forget it."""
+    global _sweeper
+    if settings["sweep_in_worker"]:
+        from autograder.worker.sweeper import SweeperThread
+
+        _sweeper = SweeperThread(settings).start()
+
+
 @worker_shutdown.connect
 def _say_goodbye(sender=None, **_kwargs) -> None:
+    if _sweeper is not None:
+        _sweeper.stop()
     if _announcer is not None:
         _announcer.stop()

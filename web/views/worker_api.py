@@ -163,22 +163,17 @@ def heartbeat():
 @bp.get("/stuck")
 @require_worker
 def stuck():
-    """For the worker's broker-aware sweeper (autograder/worker/sweeper.py): current attempts
-    queued or running without news (state change or progress post) for `older_than_s`."""
-    import datetime as dt
-
-    import sqlalchemy as sa
-
+    """For the sweeper (autograder/worker/sweeper.py): current attempts queued or running
+    without news for `older_than_s`, and running ones whose worker's heartbeats stopped."""
     from ..db import utcnow
-    from ..models import ACTIVE_STATES
 
     try:
-        older_than_s = max(0, int(request.args.get("older_than_s", current_app.config["STUCK_AFTER_S"])))
-    except ValueError:
+        older_than_s = max(0, int(request.args["older_than_s"]))
+    except (KeyError, ValueError):
         abort(400, description="older_than_s must be an integer number of seconds")
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-    subs = db.session.scalars(sa.select(Submission).where(
-        Submission.state.in_(ACTIVE_STATES), Submission.updated_at < cutoff).order_by(Submission.id).limit(5000)).all()
+    found = operations.stuck_submissions(db.session, utcnow(), older_than_s=older_than_s,
+                                         offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     db.session.commit()
     return jsonify(submissions=[{"id": s.id, "attempt": s.attempt, "queue": s.queue, "state": s.state,
-                                 "updated_at": s.updated_at.isoformat()} for s in subs])
+                                 "worker": s.worker, "updated_at": s.updated_at.isoformat(), "reason": reason}
+                                for s, reason in found])

@@ -20,6 +20,8 @@ def upgrade() -> None:
                            existing_type=sa.String(length=300), type_=sa.String(length=100),
                            existing_nullable=False)
     op.execute("UPDATE submissions SET progress_part = ''")  # old rows may hold test names
+    with op.batch_alter_table('submissions') as batch:
+        batch.drop_column('sweeps')  # the portal's own sweep is gone: autograder/worker/sweeper.py is the one
     op.create_table('workers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -39,6 +41,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('workers')
+    with op.batch_alter_table('submissions') as batch:
+        batch.add_column(sa.Column('sweeps', sa.Integer(), nullable=False, server_default='0'))
     with op.batch_alter_table('submissions') as batch:
         batch.alter_column('progress_part', new_column_name='progress_test',
                            existing_type=sa.String(length=100), type_=sa.String(length=300),
