@@ -38,6 +38,7 @@ DLGRADE_PORTAL_URL="http://127.0.0.1:$PORT" DLGRADE_WORKER_TOKEN="$TOKEN" DLGRAD
   setsid "$BIN/celery" -A autograder.worker.app worker -Q cpu --concurrency 2 --loglevel INFO \
   >"$STATE/worker.log" 2>&1 &
 echo $! > "$STATE/worker.pid"
+echo "   the worker also runs the sweeper: a lost job is back in a queue within 2 minutes"
 
 echo "== 3. a sample submission through the portal (the worker gates each assignment first)"
 "$BIN/python" infra/scripts/demo_client.py --portal "http://127.0.0.1:$PORT" \
