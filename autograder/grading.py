@@ -33,6 +33,7 @@ from autograder.errors import GradingError, SubmissionRejected
 from autograder.notebook import MODULE_FILENAME, Converted, convert_upload
 from autograder.package import Assignment, load_assignment
 from autograder.records_io import RunRecords, read_run
+from autograder.runaway import RepeatedDeath, cell_names
 from autograder.result import GradeResult, TestResult
 from autograder.sandbox import Limits, Mount, Sandbox, SandboxJob, make_sandbox
 from autograder.scan import ScanResult, scan_source
@@ -91,6 +92,8 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             submission, converted, nodeids, on_progress, with_reference_solution)
         student_s = time.monotonic() - student_started
         _score(result, assignment, trusted, student, crashes, scan, nodeids, hardware, student_wall)
+        if runner.deaths.summary():
+            result.message = f"{runner.deaths.summary()} ({result.message})"
         result.run.update({
             "restarts": restarts,
             "trusted_cached": cached,
@@ -172,6 +175,7 @@ class _Runner:
         self.assignment, self.backend, self.work = assignment, backend, work
         self.seed, self.hardware, self.gpus = seed, hardware, gpus
         self.image: str | None = None
+        self.deaths = RepeatedDeath(set())  # how the student runs died (runaway.py)
         self.config_dir = work / "config"
         self.config_dir.mkdir()
         (self.config_dir / "run.json").write_text(json.dumps(assignment.run_config()))
@@ -294,6 +298,7 @@ class _Runner:
         remaining = list(nodeids)
         restarts = 0
         wall_total = 0.0
+        self.deaths = RepeatedDeath(cell_names(converted.student_lines if converted else None))
         budget_end = time.monotonic() + self.assignment.resources.run_timeout_s * 1.5 + 30
         while remaining:
             wall = min(self.assignment.resources.run_timeout_s, self._expected_time(remaining) + 30,
@@ -318,6 +323,10 @@ class _Runner:
                 break
             culprit = records.current_test if records.current_test in left else left[0]
             crashes[culprit] = _crash_verdict(outcome, self._timeout_of(culprit))
+            if self.deaths.record(outcome, self._part_of(culprit)):  # runaway.py: not a third time
+                for nodeid in left:
+                    crashes.setdefault(nodeid, ("error", self.deaths.not_run_message()))
+                break
             # Tests of the part that just hung or crashed go last: the others get their turn first.
             troubled = self._part_of(culprit)
             remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
