@@ -103,7 +103,7 @@ def test_student_submits_and_watches_the_result(live_server, browser, tmp_path, 
                                                                "result": make_result()})
     page.wait_for_selector("text=Performance", timeout=20000)  # the poller reloads when final
     body = page.inner_text("body")
-    assert "7.5 / 15" in body and "secret: hidden test" in body and "HIDDEN_TEST_SOURCE" not in page.content()
+    assert "7.50 / 15.00" in body and "secret: hidden test" in body and "HIDDEN_TEST_SOURCE" not in page.content()
     shot(page, "student-result")
     assert not errors, errors  # no CSP violations or script errors
 

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from .. import charts, grading, services, store
+from .. import charts, grading, results, services, store
 from ..db import db, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
@@ -35,7 +35,8 @@ def show(submission_id: int):
                                     offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
-                           perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment)
+                           perf=perf, perf_svg=charts.perf_chart(perf), sections=results.sections(result), user=g.user,
+                           assignment=sub.assignment)
 
 
 @bp.get("/submissions/<int:submission_id>/status.json")
