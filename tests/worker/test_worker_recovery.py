@@ -134,11 +134,15 @@ def test_redis_restart_brings_queued_work_back(course_setup, workers):
 def test_gpu_queue_without_a_consumer_says_so(course_setup, workers):
     """A CPU worker runs; the GPU assignment's gate and submission wait on `gpu`, and within a
     minute the student's status and staff's Operations page say what for."""
-    from web.models import Assignment, Membership
+    from web.models import Assignment, Course, Membership
     from web.tasks import GATE_TASK
 
     app, session, store, cpu_assignment, student, env = course_setup
-    gpu_assignment = Assignment(course_id=cpu_assignment.course_id, slug="kv_cache", title="KV cache",
+    gpu_course = Course(slug="gpu-course", title="GPU course", late_days=3)
+    session.add(gpu_course)
+    session.flush()
+    # the same notebook, on a course whose copy of the assignment needs a GPU
+    gpu_assignment = Assignment(course_id=gpu_course.id, slug="example", title="Example on a GPU",
                                 parts=cpu_assignment.parts, solution_ids=cpu_assignment.solution_ids,
                                 max_score=cpu_assignment.max_score, bundle_digest=cpu_assignment.bundle_digest,
                                 gate_attempt=1, gate_passed=True, state="released", queue="gpu",
@@ -146,7 +150,8 @@ def test_gpu_queue_without_a_consumer_says_so(course_setup, workers):
     gating = Assignment(course_id=cpu_assignment.course_id, slug="qlora", title="QLoRA", parts=[], solution_ids=[],
                         gate_attempt=1, gate_passed=None, state="gating", queue="gpu")
     session.add_all([gpu_assignment, gating,
-                     Membership(user_id=student.id, course_id=cpu_assignment.course_id, role="student")])
+                     Membership(user_id=student.id, course_id=cpu_assignment.course_id, role="student"),
+                     Membership(user_id=student.id, course_id=gpu_course.id, role="student")])
     session.commit()
     app.extensions["dlgrade_tasks"].send(GATE_TASK, [gating.id, 1], "gpu")
     workers.start("w1", concurrency=1, DLGRADE_WORKER_NAME="cpu-host", **env)
