@@ -160,6 +160,7 @@ class Submission(Base):
 
     assignment: Mapped[Assignment] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+    override_by: Mapped[User | None] = relationship(foreign_keys=[override_by_id])
     grades: Mapped[list["GradeRun"]] = relationship(back_populates="submission", order_by="GradeRun.attempt")
 
     @property

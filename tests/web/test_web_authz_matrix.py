@@ -39,7 +39,7 @@ MATRIX = {
     "submissions.logs": ("GET", "/submissions/{submission}/logs", "submission", STAFF),
     "submissions.regrade": ("POST", "/submissions/{submission}/regrade", "submission", STAFF),
     "submissions.override": ("POST", "/submissions/{submission}/override", "submission", STAFF),
-    "gradebook.show": ("GET", "/courses/{course}/gradebook", "course", {"instructor"}),
+    "gradebook.show": ("GET", "/courses/{course}/gradebook", "course", STAFF),
     "gradebook.export_nbgrader": ("GET", "/courses/{course}/gradebook.csv", "course", {"instructor"}),
     "gradebook.export_canvas": ("GET", "/courses/{course}/canvas.csv", "course", {"instructor"}),
     "api.me": ("GET", "/api/me", None, LOGGED_IN),

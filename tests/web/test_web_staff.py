@@ -107,7 +107,7 @@ def test_override_needs_a_comment_and_wins(session, client_for, make_user, cours
     response = ta.api("POST", f"/api/submissions/{sub.id}/override", json={"score": 14, "comment": "regrade request"})
     assert response.status_code == 200 and response.json["score"] == 14
     page = client_for(student).get(f"/submissions/{sub.id}").data.decode()
-    assert "Score set by staff to 14: regrade request" in page
+    assert "Score set by staff to 14.00: regrade request" in page
 
 
 def test_gradebook_exports(session, client_for, make_user, course, make_student, make_assignment, make_submission):

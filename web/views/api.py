@@ -62,6 +62,8 @@ def submission_json(sub: Submission, staff: bool) -> dict:
                 override_score=sub.override_score, override_comment=sub.override_comment)
     if staff:
         data.update(user_id=sub.user_id, email=sub.user.email, raw_score=sub.score, worker=sub.worker,
+                    override_by=sub.override_by.email if sub.override_by else None,
+                    override_at=sub.override_at.isoformat() if sub.override_at else None,
                     attempts=[{"attempt": r.attempt, "bundle_digest": r.bundle_digest, "status": r.status,
                                "score": r.score, "reason": r.reason, "failures": r.failures}
                               for r in sub.grades])

@@ -111,9 +111,12 @@ def release(assignment_id: int):
 @bp.post("/assignments/<int:assignment_id>/regrade")
 @login_required
 def regrade_all(assignment_id: int):
-    assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
+    assignment, role = assignment_for(assignment_id, *STAFF_ROLES)
     subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == assignment.id,
                                                           Submission.state != "rejected").order_by(Submission.id)).all()
+    if request.form.get("confirm") != str(len(subs)):  # a bulk action asks first, naming what it does
+        return render_template("confirm_regrade.html", assignment=assignment, count=len(subs), user=g.user,
+                               role=role)
     services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
     flash(f"{len(subs)} submissions queued for regrading.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)

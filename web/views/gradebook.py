@@ -1,4 +1,4 @@
-"""Instructors: the gradebook, score distributions and exports."""
+"""The gradebook and score distributions (staff; TAs read it, only instructors export)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g, render_template
 
 from .. import charts, gradebook
 from ..db import db
+from ..models import STAFF_ROLES
 from ..security import login_required
 from .common import course_for
 
@@ -15,7 +16,7 @@ bp = Blueprint("gradebook", __name__)
 @bp.get("/courses/<int:course_id>/gradebook")
 @login_required
 def show(course_id: int):
-    course, role = course_for(course_id, "instructor")
+    course, role = course_for(course_id, *STAFF_ROLES)
     assignments, rows = gradebook.build(db.session, course)
     histograms = []
     for index, assignment in enumerate(assignments):
