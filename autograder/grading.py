@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder import config
+from autograder import config, run_log
 from autograder.compare import TestVerdict, compare_check, perf_verdict
 from autograder.errors import GradingError, SubmissionRejected
 from autograder.notebook import MODULE_FILENAME, Converted, convert_upload
@@ -96,6 +96,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             result.message = f"{runner.deaths.summary()} ({result.message})"
         result.run.update({
             "restarts": restarts,
+            "student_runs": runner.student_log,
             "trusted_cached": cached,
             "image": runner.image,
             "durations": {
@@ -176,6 +177,7 @@ class _Runner:
         self.seed, self.hardware, self.gpus = seed, hardware, gpus
         self.image: str | None = None
         self.deaths = RepeatedDeath(set())  # how the student runs died (runaway.py)
+        self.student_log: list[dict] = []  # one run_log entry per student run, for staff
         self.config_dir = work / "config"
         self.config_dir.mkdir()
         (self.config_dir / "run.json").write_text(json.dumps(assignment.run_config()))
@@ -306,6 +308,7 @@ class _Runner:
             job = self._job(module_mount, target, "student", remaining, wall, extra_mounts, extra_paths)
             outcome, records = self._run(job, on_progress, nodeids, done_before=len(merged.tests), watch=True)
             wall_total += outcome.wall_s
+            self.student_log.append(run_log.entry(outcome, tests=len(remaining), ended=_describe_end(outcome)))
             merged.problems += records.problems
             for nodeid in remaining:
                 if nodeid in records.tests:

@@ -102,6 +102,15 @@ class QueueWatch:
         return f"waiting for {worker_kind(self.queue)}: none online since {self.last_seen_at:%Y-%m-%d %H:%M} UTC"
 
 
+def start_hint(queue: str) -> str:
+    """How to start a worker that serves `queue` (autograder/worker/README.md has the rest)."""
+    gpus = 0 if queue == "cpu" else (1 if queue == "gpu" else int(queue[4:]) if queue[4:].isdigit() else 1)
+    owned = f"DLGRADE_GPUS={','.join(str(i) for i in range(gpus))} " if gpus else ""
+    return (f"on a host with {gpus} GPU{'s' if gpus != 1 else ''}: " if gpus else "on any host: ") + (
+        f"{owned}DLGRADE_PORTAL_URL=<portal> DLGRADE_WORKER_TOKEN=<worker token> "
+        f"DLGRADE_BROKER_URL=<redis> celery -A autograder.worker.app worker")
+
+
 def watch_queues(session: Session, queues: set[str], now: dt.datetime, offline_after_s: int) -> dict[str, QueueWatch]:
     watches = {q: QueueWatch(q, [], None) for q in queues}
     for worker in session.scalars(sa.select(Worker).order_by(Worker.name)):

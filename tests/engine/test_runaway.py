@@ -41,6 +41,9 @@ def test_a_hang_that_kills_every_run_is_run_twice_not_once_per_test(tmp_path, ex
     ran = [t for t in result["tests"] if not t["message"].startswith("not run")]
     assert [t["status"] for t in ran if t["part"] == "add"] == ["pass", "pass"], "what ran before still counts"
     assert result["run"]["durations"]["student_s"] < 60, "two runs of about 5 s each, not one per test"
+    runs = result["run"]["student_runs"]  # staff logs (autograder/run_log.py)
+    assert len(runs) == 2 and all(r["events"] == ["stopped by the grader: a test ran past its time limit"] for r in runs)
+    assert all(r["cap_chars"] == 20000 and isinstance(r["stderr"], str) for r in runs)
 
 
 class _Outcome:

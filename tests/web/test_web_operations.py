@@ -104,6 +104,10 @@ def test_operations_page_shows_queues_workers_gates_and_jobs(session, worker, cl
     assert "release gate of kv" in page and "queued@example.edu" in page and "cpu-host-1" in page
     assert "waiting for a GPU worker: none has connected yet" in page
     assert 'src="/static/operations.js"' in page
+    assert "To serve <strong>gpu</strong>, start a worker on a host with 1 GPU" in page and "DLGRADE_GPUS=0" in page
+    course_page = ta.get(f"/courses/{course.id}").get_data(as_text=True)
+    assert "waiting for a GPU worker: none has connected yet" in course_page
+    assert "Start one on a host with 1 GPU: DLGRADE_GPUS=0" in course_page
 
 
 def test_release_refused_says_the_gate_has_not_run(session, worker, client_for, make_user, course, make_assignment):

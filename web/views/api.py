@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
-from .. import grading, gradebook, services, store
+from .. import grading, gradebook, operations, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
 from ..roster import RosterError, import_roster
@@ -52,6 +52,9 @@ def assignment_json(a: Assignment, role: str) -> dict:
     if role in STAFF_ROLES:
         data.update(queue=a.queue, bundle_digest=a.bundle_digest, package_sha256=a.package_sha256,
                     gate_attempt=a.gate_attempt, gate_passed=a.gate_passed, gate_report=a.gate_report)
+        waiting = None if a.gate_passed is not None else operations.waiting_message(
+            db.session, a.queue, utcnow(), current_app.config["WORKER_OFFLINE_AFTER_S"])
+        data.update(gate_waiting_for=waiting, start_worker=operations.start_hint(a.queue) if waiting else None)
     return data
 
 

@@ -54,7 +54,8 @@ def snapshot(course_id: int) -> dict:
                     for w in operations.fleet(session, now, offline_after_s)],
         "queues": [{"queue": h.watch.queue, "online": h.watch.online, "waiting": h.waiting, "running": h.running,
                     "oldest_wait_s": round(h.oldest_wait_s) if h.oldest_wait_s is not None else None,
-                    "graded_last_hour": h.graded_last_hour, "waiting_for": h.watch.waiting_message()}
+                    "graded_last_hour": h.graded_last_hour, "waiting_for": h.watch.waiting_message(),
+                    "start_worker": None if h.watch.served else operations.start_hint(h.watch.queue)}
                    for h in health],
         "jobs": gates + subs,
     }
