@@ -30,6 +30,8 @@ def test_operations_page_refreshes_live_and_fits_a_phone(live_server, browser, s
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     login(page, live_server, ta.email)
+    page.wait_for_selector("text=Log out")
+    page.goto(f"{live_server}/courses/{course.id}")
     page.click("text=Operations")
     page.wait_for_selector("#ops-jobs")
     gate_row = page.inner_text('tr[data-job^="gate-"]')
