@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder import config
+from autograder import config, run_log
 from autograder.cells import CellFeedback, write_cells
 from autograder.compare import TestVerdict, compare_check, perf_verdict
 from autograder.errors import GradingError, SubmissionRejected
 from autograder.notebook import MODULE_FILENAME, Converted, convert_upload, source_cells
 from autograder.package import Assignment, load_assignment
 from autograder.records_io import RunRecords, read_run
+from autograder.runaway import RepeatedDeath, cell_names
 from autograder.result import GradeResult, TestResult
 from autograder.sandbox import Limits, Mount, Sandbox, SandboxJob, make_sandbox
 from autograder.scan import ScanResult, scan_source
@@ -96,8 +97,11 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         _score(result, assignment, trusted, student, crashes, scan, nodeids, hardware, student_wall, feedback)
         if feedback:
             result.warnings += feedback.notes()
+        if runner.deaths.summary():
+            result.message = f"{runner.deaths.summary()} ({result.message})"
         result.run.update({
             "restarts": restarts,
+            "student_runs": runner.student_log,
             "trusted_cached": cached,
             "image": runner.image,
             "durations": {
@@ -109,7 +113,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         if student.problems:
             result.flags.append({"kind": "records", "evidence": student.problems[:20]})
     if on_progress:
-        on_progress({"test": None, "done": len(nodeids), "total": len(nodeids)})
+        on_progress({"test": None, "part": None, "done": len(nodeids), "total": len(nodeids)})
     return result
 
 
@@ -186,6 +190,8 @@ class _Runner:
         self.assignment, self.backend, self.work = assignment, backend, work
         self.seed, self.hardware, self.gpus = seed, hardware, gpus
         self.image: str | None = None
+        self.deaths = RepeatedDeath(set())  # how the student runs died (runaway.py)
+        self.student_log: list[dict] = []  # one run_log entry per student run, for staff
         self.config_dir = work / "config"
         self.config_dir.mkdir()
         (self.config_dir / "run.json").write_text(json.dumps(assignment.run_config()))
@@ -236,7 +242,8 @@ class _Runner:
         watcher = None
         if on_progress or watch:
             job = dataclasses.replace(job, cancel=threading.Event())
-            watcher = _RunWatcher(job, on_progress, names, done_before, self._timeout_of if watch else None)
+            watcher = _RunWatcher(job, on_progress, names, done_before, self._timeout_of if watch else None,
+                                  self._part_of)
         try:
             outcome = self.backend.run(job)
         finally:
@@ -314,6 +321,7 @@ class _Runner:
         remaining = list(nodeids)
         restarts = 0
         wall_total = 0.0
+        self.deaths = RepeatedDeath(cell_names(converted.student_lines if converted else None))
         budget_end = time.monotonic() + self.assignment.resources.run_timeout_s * 1.5 + 30
         while remaining:
             wall = min(self.assignment.resources.run_timeout_s, self._expected_time(remaining) + 30,
@@ -321,6 +329,7 @@ class _Runner:
             job = self._job(module_mount, target, "student", remaining, wall, extra_mounts, extra_paths)
             outcome, records = self._run(job, on_progress, nodeids, done_before=len(merged.tests), watch=True)
             wall_total += outcome.wall_s
+            self.student_log.append(run_log.entry(outcome, tests=len(remaining), ended=_describe_end(outcome)))
             merged.problems += records.problems
             for nodeid in remaining:
                 if nodeid in records.tests:
@@ -338,6 +347,10 @@ class _Runner:
                 break
             culprit = records.current_test if records.current_test in left else left[0]
             crashes[culprit] = _crash_verdict(outcome, self._timeout_of(culprit))
+            if self.deaths.record(outcome, self._part_of(culprit)):  # runaway.py: not a third time
+                for nodeid in left:
+                    crashes.setdefault(nodeid, ("error", self.deaths.not_run_message()))
+                break
             # Tests of the part that just hung or crashed go last: the others get their turn first.
             troubled = self._part_of(culprit)
             remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
@@ -386,11 +399,12 @@ class _RunWatcher:
     HANG_GRACE_S = 10.0
 
     def __init__(self, job: SandboxJob, on_progress: ProgressCallback | None, names: list[str], done_before: int,
-                 timeout_of: Callable[[str], float] | None):
+                 timeout_of: Callable[[str], float] | None, part_of: Callable[[str], str | None]):
         self.out_dir, self.cancel, self.on_progress = job.output_dir, job.cancel, on_progress
         self.names, self.done_before = set(names), done_before
         self.total = len(names)
         self.timeout_of = timeout_of
+        self.part_of = part_of
         self.stopped = threading.Event()
         self.last: tuple | None = None
         self.current_since: tuple[str, float] | None = None
@@ -430,7 +444,8 @@ class _RunWatcher:
         if state != self.last:
             self.last = state
             try:
-                self.on_progress({"test": state[0], "done": state[1], "total": self.total})
+                part = self.part_of(state[0]) if state[0] else None
+                self.on_progress({"test": state[0], "part": part, "done": state[1], "total": self.total})
             except Exception:  # noqa: BLE001 - a failing progress report must not stop grading
                 pass
 

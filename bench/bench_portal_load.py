@@ -29,6 +29,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "tests" / "web"))  # web_helpers: the tests' tiny package, notebook and result
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BROKER = "redis://127.0.0.1:6379/15"
 
@@ -43,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
 def prepare(env: dict[str, str], clients: int) -> dict:
     """Create the course, a released assignment, the students' tokens and a worker token."""
     os.environ.update(env)
-    from tests.web.conftest import make_package  # the same tiny package the tests use
+    from web_helpers import make_package  # the same tiny package the tests use
 
     from web import create_app, packages
     from web.db import db, utcnow
@@ -84,12 +85,20 @@ def fake_worker(base: str, token: str, stop: threading.Event, stats: dict) -> No
     """Picks up stuck-or-new work through /api/worker/stuck and answers it like a worker."""
     from web.security import sign
 
-    from tests.web.conftest import make_result
+    from web_helpers import make_result
 
     done: set[tuple[int, int]] = set()
+    last_beat = 0.0
     with httpx.Client(base_url=base, timeout=30) as client:
         while not stop.is_set():
             try:
+                if time.monotonic() - last_beat > 20:  # announce itself as a real worker does
+                    beat = json.dumps({"worker": "bench", "queues": ["cpu"], "gpus": [], "concurrency": 1,
+                                       "started_at": "2026-01-01T00:00:00+00:00"}).encode()
+                    client.post("/api/worker/workers/heartbeat", content=beat, headers={
+                        "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                        "X-Dlgrade-Signature": sign(beat, token)})
+                    last_beat = time.monotonic()
                 stuck = client.get("/api/worker/stuck", params={"older_than_s": 0},
                                    headers={"Authorization": f"Bearer {token}"}).json()["submissions"]
                 for item in stuck:
@@ -98,7 +107,7 @@ def fake_worker(base: str, token: str, stop: threading.Event, stats: dict) -> No
                         continue
                     for path, payload in (
                         ("progress", {"attempt": item["attempt"], "state": "running", "worker": "bench",
-                                      "test": "t", "done": 1, "total": 2}),
+                                      "part": "softmax", "done": 1, "total": 2}),
                         ("result", {"attempt": item["attempt"], "worker": "bench", "result": make_result()}),
                     ):
                         body = json.dumps(payload).encode()
@@ -151,7 +160,7 @@ async def student(client: httpx.AsyncClient, token: str, assignment_id: int, not
 
 
 async def run_clients(base: str, setup: dict, uploads: int, max_polls: int) -> tuple[dict, dict, float]:
-    from tests.web.conftest import notebook_bytes
+    from web_helpers import notebook_bytes
 
     notebook = notebook_bytes(slug="bench")
     latencies: dict[str, list[float]] = {"upload": [], "poll": [], "graded": []}

@@ -30,9 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     tasks.init_app(app)
     security.init_app(app)
 
-    from .views import account, api, assignments, auth, courses, gradebook, similarity, submissions, worker_api
+    from .views import account, api, assignments, auth, courses, gradebook, operations, similarity, submissions, worker_api
 
-    for module in (auth, account, courses, assignments, submissions, gradebook, similarity, api, worker_api):
+    for module in (auth, account, courses, assignments, submissions, gradebook, operations, similarity, api, worker_api):
         app.register_blueprint(module.bp)
 
     from . import cli

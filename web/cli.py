@@ -1,10 +1,10 @@
-"""`flask --app web <command>`: sweep, create-demo, accounts, tokens, migrations."""
+"""`flask --app web <command>`: create-demo, accounts, tokens, migrations. (The sweeper is the
+worker's: autograder/worker/sweeper.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import tarfile
 from pathlib import Path
 
@@ -18,13 +18,6 @@ from .db import db, upgrade, utcnow
 from .models import Course, Membership, User
 from .security import hash_password, issue_token
 from .tasks import client as task_client
-
-
-def run_sweep() -> dict[str, list[int]]:
-    """The sweeper hook (inside an app context): re-enqueue stuck submissions."""
-    cfg = current_app.config
-    return services.sweep(db.session, task_client(), stuck_after_s=cfg["STUCK_AFTER_S"],
-                          max_tries=cfg["SWEEP_MAX_TRIES"])
 
 
 def ensure_user(email: str, name: str, password: str, *, is_admin: bool = False) -> User:
@@ -69,14 +62,6 @@ def package_folder(repo: Path, slug: str) -> bytes | None:
 
 
 def init_app(app: Flask) -> None:
-    @app.cli.command("sweep")
-    @click.option("--stuck-after", type=int, default=None, help="Seconds; default STUCK_AFTER_S.")
-    def sweep_command(stuck_after):
-        """Re-enqueue submissions stuck in received/queued/running."""
-        if stuck_after is not None:
-            current_app.config["STUCK_AFTER_S"] = stuck_after
-        click.echo(json.dumps(run_sweep()))
-
     @app.cli.command("db-upgrade")
     def db_upgrade():
         """Apply the Alembic migrations."""

@@ -52,8 +52,8 @@ class Settings:
     API_RATE_LIMIT: str = _setting("600/60", "Requests per user or token on /api: count/seconds.")
     DEFAULT_SUBMISSIONS_PER_HOUR: int = _setting(20, "Submission rate limit of a new assignment.")
     DEFAULT_LATE_DAYS: int = _setting(3, "Late days each student of a new course may spend.")
-    STUCK_AFTER_S: int = _setting(1800, "The sweeper re-enqueues work queued/running longer than this.")
-    SWEEP_MAX_TRIES: int = _setting(3, "After this many re-enqueues a stuck submission becomes 'error'.")
+    WORKER_OFFLINE_AFTER_S: int = _setting(60, "A worker silent this long is offline (it beats every 20 s); "
+                                               "its jobs are re-run and its queue shows as unserved.")
     TESTING: bool = _setting(False, "Flask testing mode.")
 
     @classmethod

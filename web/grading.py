@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from . import counting
-from .models import Assignment, Course, Submission
+from . import counting, operations
+from .models import ACTIVE_STATES, Assignment, Course, Submission
 
 # Keys a student may see, per level of the result JSON (autograder/result.py, schema 1).
 # Everything else (staff `detail`, `flags` with tamper evidence, the run's seed and sandbox,
@@ -172,21 +172,32 @@ def queue_position(session: Session, sub: Submission) -> int | None:
     return int(ahead or 0) + 1
 
 
-def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime) -> dict:
-    """What the status poll returns."""
+def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime, offline_after_s: int) -> dict:
+    """What the status poll returns. `waiting_for` says which kind of worker an active job waits
+    for while no worker of its queue is online (then it is not running, whatever `state` says)."""
     payload = {
         "id": sub.id,
         "state": sub.state,
         "attempt": sub.attempt,
         "submitted_at": sub.submitted_at.isoformat(),
         "queue_position": queue_position(session, sub),
-        "progress": {"done": sub.progress_done, "total": sub.progress_total, "test": sub.progress_test or None},
+        "progress": {"done": sub.progress_done, "total": sub.progress_total,
+                     "part": part_title(sub.assignment, sub.progress_part)},
         "message": sub.message,
         "final": sub.state in ("graded", "rejected", "error"),
+        "waiting_for": (operations.waiting_message(session, sub.queue, now, offline_after_s)
+                        if sub.state in ACTIVE_STATES else None),
     }
     payload["score"] = sub.final_score
     payload["max_score"] = sub.max_score
     return payload
+
+
+def part_title(assignment: Assignment, name: str) -> str | None:
+    """The title students know a part by (its name when it has none); None for no part."""
+    if not name:
+        return None
+    return next((p.get("title") or name for p in assignment.parts or [] if p.get("name") == name), name)
 
 
 def parts_policy(assignment: Assignment) -> dict[str, str]:

@@ -193,10 +193,9 @@ class Submission(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sweeps: Mapped[int] = mapped_column(default=0)
     progress_done: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
-    progress_test: Mapped[str] = mapped_column(sa.String(300), default="")
+    progress_part: Mapped[str] = mapped_column(sa.String(100), default="")  # a part name, never a test's
     worker: Mapped[str] = mapped_column(sa.String(200), default="")
     score: Mapped[float | None] = mapped_column(nullable=True)
     max_score: Mapped[float | None] = mapped_column(nullable=True)
@@ -209,6 +208,7 @@ class Submission(Base):
 
     assignment: Mapped[Assignment] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+    override_by: Mapped[User | None] = relationship(foreign_keys=[override_by_id])
     grades: Mapped[list["GradeRun"]] = relationship(back_populates="submission", order_by="GradeRun.attempt")
 
     @property
@@ -296,3 +296,20 @@ class SimilarityPair(Base):
     a_submission: Mapped[Submission] = relationship(foreign_keys=[a_submission_id])
     b_submission: Mapped[Submission] = relationship(foreign_keys=[b_submission_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+
+
+class Worker(Base):
+    """A grading worker as it last announced itself (POST /api/worker/workers/heartbeat)."""
+
+    __tablename__ = "workers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    queues: Mapped[Any] = mapped_column(JSONText, default=list)  # queue names without the prefix
+    gpus: Mapped[Any] = mapped_column(JSONText, default=list)  # GPU indices it owns
+    engine_version: Mapped[str] = mapped_column(sa.String(40), default="")
+    concurrency: Mapped[int] = mapped_column(default=1)
+    running: Mapped[int] = mapped_column(default=0)  # jobs it was grading at the last heartbeat
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # said goodbye

@@ -1,7 +1,8 @@
 """The portal's verbs. Views parse and check permissions, then call these with plain values.
 
 Every function that enqueues commits first, then sends (CONTRACT.md): a lost message is
-found again by the sweeper, a message about an uncommitted row cannot happen.
+found again by the sweeper (autograder/worker/sweeper.py, through `GET /api/worker/stuck`),
+a message about an uncommitted row cannot happen.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from . import packages
+from . import operations, packages
 from .db import utcnow
 from .models import ACTIVE_STATES, Assignment, GradeRun, Submission
 from .notebooks import UploadRejected, validate_upload
@@ -104,10 +105,16 @@ def record_gate(session: Session, store: FileStore, *, assignment_id: int, attem
     return True
 
 
-def release(session: Session, store: FileStore, assignment: Assignment) -> None:
-    if not assignment.gate_passed or not store.exists(assignment.bundle_digest) or \
-            not store.exists(assignment.release_sha256):
-        raise Refused("The release gate has not passed for this package; fix the package and upload it again.", 409)
+def release(session: Session, store: FileStore, assignment: Assignment, *, offline_after_s: int) -> None:
+    if assignment.gate_passed is None:
+        waiting = operations.waiting_message(session, assignment.queue, utcnow(), offline_after_s)
+        raise Refused(f"The release gate has not run yet for this package ({waiting or 'it is running now'}); "
+                      "release once it passes.", 409)
+    if not assignment.gate_passed:
+        raise Refused("The release gate failed for this package; fix the package and upload it again.", 409)
+    if not store.exists(assignment.bundle_digest) or not store.exists(assignment.release_sha256):
+        raise Refused("The gate passed but its grader bundle or student release is missing from the file "
+                      "store; upload the package again to rebuild them.", 409)
     if assignment.deadline is None:
         raise Refused("Set a deadline before releasing.", 409)
     assignment.state = "released"
@@ -182,8 +189,7 @@ def regrade(session: Session, tasks: TaskClient, subs: list[Submission], *, by_u
         sub.updated_at = now
         sub.started_at = sub.finished_at = None
         sub.progress_done = sub.progress_total = 0
-        sub.progress_test = ""
-        sub.sweeps = 0
+        sub.progress_part = ""
         sub.message = ""
         session.add(GradeRun(submission_id=sub.id, attempt=sub.attempt, bundle_digest=sub.assignment.bundle_digest,
                              reason=reason, requested_by_id=by_user_id))
@@ -223,8 +229,10 @@ def _run(session: Session, submission_id: int, attempt: int) -> tuple[Submission
     return sub, run
 
 
-def record_progress(session: Session, *, submission_id: int, attempt: int, worker: str, test: str | None,
+def record_progress(session: Session, *, submission_id: int, attempt: int, worker: str, part: str | None,
                     done: int, total: int) -> None:
+    """Progress is shown to the student, so only a count and one of the assignment's part names
+    are kept: anything else in `part` (a test's name from a worker that sends one) is dropped."""
     sub, run = _run(session, submission_id, attempt)
     if attempt == sub.attempt and sub.state in ("received", "queued", "running"):
         now = utcnow()
@@ -232,7 +240,8 @@ def record_progress(session: Session, *, submission_id: int, attempt: int, worke
             sub.started_at = now
         sub.state = "running"
         sub.worker = run.worker = worker[:200]
-        sub.progress_test = (test or "")[:300]
+        part_names = {p.get("name") for p in sub.assignment.parts or []}
+        sub.progress_part = part if part in part_names else ""
         sub.progress_done, sub.progress_total = max(0, int(done)), max(0, int(total))
         sub.updated_at = now
     session.commit()
@@ -283,38 +292,6 @@ def record_failure(session: Session, *, submission_id: int, attempt: int, worker
             sub.message = "Grading failed on our side, not because of your code; staff have been told."
             sub.finished_at = sub.updated_at
     session.commit()
-
-
-# --- the sweeper ----------------------------------------------------------------------------
-
-
-def sweep(session: Session, tasks: TaskClient, *, stuck_after_s: int, max_tries: int,
-          now: dt.datetime | None = None) -> dict[str, list[int]]:
-    """Re-enqueue submissions left in received/queued/running longer than `stuck_after_s`
-    (a lost broker message, a dead worker). The same attempt is sent again: results are
-    idempotent per attempt, so a late answer from the first worker does no harm. After
-    `max_tries` sweeps the submission becomes `error` for staff to look at."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=stuck_after_s)
-    stuck = session.scalars(sa.select(Submission).where(
-        Submission.state.in_(ACTIVE_STATES), Submission.updated_at < cutoff).order_by(Submission.id)).all()
-    resent, failed = [], []
-    for sub in stuck:
-        if sub.sweeps >= max_tries:
-            sub.state = "error"
-            sub.message = "Grading did not finish after several tries; staff have been told."
-            sub.finished_at = now
-            failed.append(sub.id)
-        else:
-            sub.sweeps += 1
-            sub.state = "queued"
-            sub.queued_at = sub.updated_at = now
-            resent.append(sub.id)
-    session.commit()
-    for sub in stuck:
-        if sub.id in resent:
-            tasks.send(GRADE_TASK, [sub.id, sub.attempt], sub.queue)
-    return {"resent": resent, "failed": failed}
 
 
 def sha256_hex(data: bytes) -> str:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome, folder_bytes
+from autograder.sandbox.leftovers import CGROUP_ROOT, cgroup_name, empty_cgroup, scratch_prefix
 
 NOBODY_UID = 65534
 # What the runtime needs, read-only, when bubblewrap builds the filesystem.
@@ -83,11 +84,11 @@ class _Cgroups:
     rlimits stay as the fallback.
     """
 
-    ROOT = Path("/sys/fs/cgroup")
+    ROOT = CGROUP_ROOT
 
     def __init__(self, limits: Limits):
         self.dirs: dict[str, Path] = {}
-        name = f"dlgrade-{os.getpid()}-{time.monotonic_ns()}"
+        name = cgroup_name()  # names a leftover of a killed run (leftovers.py)
         settings = {
             "pids": {"pids.max": str(limits.pids)},
             "memory": {"memory.limit_in_bytes": str(limits.memory_mb * 1024 * 1024)},
@@ -130,20 +131,7 @@ class _Cgroups:
 
     def close(self) -> None:
         for path in self.dirs.values():
-            for _ in range(50):
-                try:
-                    procs = (path / "cgroup.procs").read_text().split()
-                except OSError:
-                    break
-                for pid in procs:
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                if not procs:
-                    break
-                time.sleep(0.05)
-            self._remove(path)
+            empty_cgroup(path)
 
     @staticmethod
     def _remove(path: Path) -> None:
@@ -204,7 +192,7 @@ class ProcessSandbox(Sandbox):
         return self.bwrap is not None
 
     def run(self, job: SandboxJob) -> SandboxOutcome:
-        with tempfile.TemporaryDirectory(prefix="dlgrade-scratch-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             os.chmod(scratch, 0o777)
             job.output_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(job.output_dir, 0o777)

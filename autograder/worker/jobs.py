@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # submission states whose current attempt needs no more work
 DONE_STATES = frozenset({"graded", "rejected", "error"})
 UPLOAD_SUFFIXES = (".ipynb", ".py")
+JOB_FOLDER_PREFIX = "p"  # run_dir/jobs/p<pid>-...: a leftover of a killed run names its dead maker
 
 
 class WorkerMisconfigured(Exception):
@@ -79,7 +80,7 @@ def _claimed(ctx: WorkerContext, kind: str, ident: int, attempt: int, task_id: s
 def _workdir(ctx: WorkerContext, prefix: str) -> Iterator[Path]:
     jobs = ctx.run_dir / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=jobs, prefix=prefix))
+    path = Path(tempfile.mkdtemp(dir=jobs, prefix=f"{JOB_FOLDER_PREFIX}{os.getpid()}-{prefix}"))
     try:
         yield path
     finally:
@@ -179,6 +180,13 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 final=True)
             ctx.state.count_job("failed_final")
             return "failed_final"
+        if delivery > 1 and ctx.state.start_was_lost("grade", submission_id, attempt, delivery - 1):
+            # the start before this one was killed with its process or worker: staff see it
+            report_failure(
+                ctx, submission_id, attempt,
+                f"start {delivery - 1} of this attempt ended without a result (its worker process "
+                f"was killed or its worker was lost); start {delivery} is on {ctx.portal.worker_name}",
+                f"delivery {delivery} of at most {s['max_deliveries']}", final=False)
 
         with GpuLease(ctx.run_dir, s["gpus"]) as lease:
             gpus = lease.acquire(need, s["gpu_wait_s"])
@@ -205,6 +213,7 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 ctx.state.count_job("failed_final" if final else "failed")
                 if final:
                     return "failed_final"
+                ctx.state.note_start_ended("grade", submission_id, attempt, delivery)
                 raise RetryLater(min(300.0, s["failure_retry_s"] * delivery),
                                  f"grading failed: {exc}") from exc
             finally:

@@ -5,6 +5,9 @@ state to `POST /api/worker/submissions/<id>/progress`, at most once a second, an
 `heartbeat_s` while nothing changes (which tells the portal, and so the sweeper, that the job
 is alive) and renews the job's claim in Redis. A post that fails is only logged: progress is
 advisory, the result post is what counts.
+
+What goes out is the count and the *part* of the test running, never the test's name: the
+portal shows progress to the student, and a hidden test's name tells them what it checks.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class ProgressReporter:
         self.heartbeat_s = heartbeat_s
         self.on_beat = on_beat
         self.min_interval_s = min_interval_s
-        self._latest = {"test": None, "done": 0, "total": 0}
+        self._latest = {"part": None, "done": 0, "total": 0}
         self._dirty = True
         self._changed = threading.Event()
         self._stop = threading.Event()
@@ -41,8 +44,9 @@ class ProgressReporter:
         return self
 
     def update(self, progress: dict) -> None:
+        part = progress.get("part")
         self._latest = {
-            "test": progress.get("test"),
+            "part": part if isinstance(part, str) else None,
             "done": int(progress.get("done", 0)),
             "total": int(progress.get("total", 0)),
         }

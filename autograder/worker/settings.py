@@ -54,8 +54,12 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "post_give_up_s": (7 * 86400.0, float, "dlgrade.post_result stops retrying after this long"),
     "failure_retry_s": (15.0, float, "a job whose grading raised is retried after this many seconds times its delivery count"),
     "gpu_wait_s": (30.0, float, "wait this long for free GPUs before requeueing the job"),
-    "stuck_after_s": (900, int, "sweeper: re-enqueue submissions queued/running without news this long"),
-    "sweep_interval_s": (300, int, "sweeper loop interval"),
+    # A running job posts progress every heartbeat_s (20 s): three missed posts and it is lost.
+    # A queued job the broker still holds is never re-sent, however long it waits.
+    "stuck_after_s": (60, int, "sweeper: re-enqueue submissions queued/running without news this long that the broker no longer holds"),
+    # stuck_after_s + sweep_interval_s + the claim's 60 s bound the recovery of a lost job: 2 minutes
+    "sweep_interval_s": (30, int, "sweeper loop interval"),
+    "sweep_in_worker": (True, _bool, "run the sweeper loop in every worker's main process (a Redis lock makes it one sweep per interval fleet-wide)"),
     "http_timeout_s": (30.0, float, "timeout of one request to the portal"),
     "metrics_port": (0, int, "serve Prometheus metrics on this port from the worker; 0: off"),
     "grade_function": ("autograder.grading:grade", str, "engine entry point module:function that grades"),

@@ -10,6 +10,8 @@ still shows as queued or running.
 - `dlgrade:deliveries:<kind>:<id>:<attempt>`: how many times the job was started. A job
   that kills its worker (OOM, segfault, hard time limit) is redelivered; after
   `max_deliveries` starts it is failed for staff instead of being started again.
+- `dlgrade:ended:<kind>:<id>:<attempt>`: the last start that ended by reporting a failure,
+  so the next start can tell a killed run (recorded for staff) from a retried one.
 - `dlgrade:metrics:*`: counters and grading-time histograms (see metrics.py).
 """
 
@@ -19,6 +21,8 @@ import os
 import socket
 
 import redis
+
+from autograder.sandbox.leftovers import pid_alive
 
 CLAIM_PREFIX = "dlgrade:claim:"
 DELIVERY_TTL_S = 14 * 86400
@@ -41,16 +45,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SharedState:
@@ -76,7 +70,7 @@ class SharedState:
             return None if self.redis.set(key, owner, nx=True, ex=ttl_s) else "?"
         host, _, rest = holder.partition(":")
         pid_text = rest.split(":", 1)[0]
-        if host == self.host and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if host == self.host and pid_text.isdigit() and not pid_alive(int(pid_text)):
             if self.redis.eval(_TAKE_OVER, 1, key, holder, owner, ttl_s):
                 return None
         return holder
@@ -113,6 +107,15 @@ class SharedState:
         pipe.incr(key)
         pipe.expire(key, DELIVERY_TTL_S)
         return int(pipe.execute()[0])
+
+    def note_start_ended(self, kind: str, ident: int, attempt: int, delivery: int) -> None:
+        """Start `delivery` ended on its own (a failure it reported), not killed."""
+        self.redis.set(f"dlgrade:ended:{kind}:{ident}:{attempt}", delivery, ex=DELIVERY_TTL_S)
+
+    def start_was_lost(self, kind: str, ident: int, attempt: int, delivery: int) -> bool:
+        """Start `delivery` neither finished nor reported a failure: its process was killed."""
+        ended = self.redis.get(f"dlgrade:ended:{kind}:{ident}:{attempt}")
+        return ended is None or int(ended) != delivery
 
     def uncount_delivery(self, kind: str, ident: int, attempt: int) -> None:
         """A start that did no work (no free GPU yet) does not count against the job."""

@@ -1,16 +1,22 @@
-"""Re-enqueue what the portal says is stuck and the broker no longer holds.
+"""Re-enqueue what the portal says is stuck and the broker no longer holds: the one sweeper.
 
 The portal's database is the source of truth. Every `interval` the sweeper asks
 `GET /api/worker/stuck?older_than_s=N` for submissions whose current attempt has been queued
-or running without news (state change or progress post) for N seconds, drops those the
-broker still holds (waiting in a queue, claimed by a running job, or reserved by a worker
-less than N seconds ago; see `held_by_broker`) and sends
-`dlgrade.grade_submission(id, attempt)` for the rest, to the queue the portal names.
-A re-enqueue that turns out to be a duplicate is harmless: the job re-reads the portal's
-state first and results are idempotent per (submission, attempt).
+or running without news (state change or progress post) for N seconds, or is running on a
+worker whose heartbeats stopped, drops those the broker still holds (waiting in a queue,
+claimed by a running job, or reserved by a worker less than N seconds ago; see
+`held_by_broker`) and sends `dlgrade.grade_submission(id, attempt)` for the rest, to the
+queue the portal names (the worker that starts it again records the lost run for staff, see
+jobs.py). A re-enqueue that turns out to be a duplicate is harmless: the job re-reads
+the portal's state first and results are idempotent per (submission, attempt). It gives up
+on nothing: a job that kills its worker is failed by the delivery counter (`max_deliveries`).
+
+Every worker runs the loop in its main process (`sweep_in_worker`, on by default; a Redis
+lock makes it one sweep per interval however many workers there are), so every deployment
+that runs a worker runs the sweeper. Standalone, for cron or a Kubernetes CronJob:
 
     python -m autograder.worker.sweeper            # loop every DLGRADE_SWEEP_INTERVAL_S
-    python -m autograder.worker.sweeper --once     # one pass (cron, Kubernetes CronJob)
+    python -m autograder.worker.sweeper --once     # one pass
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import base64
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -32,6 +39,7 @@ log = logging.getLogger("dlgrade.sweeper")
 GRADE_TASK = "dlgrade.grade_submission"
 HELD_TASKS = (GRADE_TASK, "dlgrade.post_result")
 PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport: <queue><sep><priority>
+LOCK_KEY = "dlgrade:sweeper:lock"
 
 
 @dataclass
@@ -116,6 +124,46 @@ def make_sender(broker_url: str) -> Callable[[str, tuple, str], Any]:
         producer.send_task(name, args=list(args), queue=queue)
 
     return send
+
+
+class SweeperThread:
+    """The sweeper loop in a worker's main process. Each round, the worker that takes the
+    Redis lock (held for just under one interval) sweeps; the others skip."""
+
+    def __init__(self, settings: Mapping[str, Any]):
+        self.settings = settings
+        self.portal = PortalClient(settings["portal_url"], settings["worker_token"],
+                                   f"{settings['worker_name']}-sweeper", settings["http_timeout_s"])
+        self.state = SharedState(settings["broker_url"])
+        self.send = make_sender(settings["broker_url"])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dlgrade-sweeper", daemon=True)
+
+    def start(self) -> "SweeperThread":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def sweep_if_mine(self) -> SweepReport | None:
+        interval = int(self.settings["sweep_interval_s"])
+        if not self.state.redis.set(LOCK_KEY, self.portal.worker_name, nx=True, ex=max(1, interval - 1)):
+            return None
+        report = sweep(portal=self.portal, state=self.state, send=self.send,
+                       older_than_s=int(self.settings["stuck_after_s"]),
+                       queue_prefix=self.settings["queue_prefix"])
+        for ident, attempt, queue in report.requeued:
+            log.warning("re-enqueued submission %s attempt %s on %s", ident, attempt, queue)
+        return report
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings["sweep_interval_s"]):
+            try:
+                self.sweep_if_mine()
+            except Exception as exc:  # the portal or Redis is down: next round
+                log.warning("sweep failed: %s", exc)
 
 
 def run(settings: Mapping[str, Any], *, once: bool, older_than_s: int, interval_s: int,

@@ -38,10 +38,12 @@ DLGRADE_PORTAL_URL="http://127.0.0.1:$PORT" DLGRADE_WORKER_TOKEN="$TOKEN" DLGRAD
   setsid "$BIN/celery" -A autograder.worker.app worker -Q cpu --concurrency 2 --loglevel INFO \
   >"$STATE/worker.log" 2>&1 &
 echo $! > "$STATE/worker.pid"
+echo "   the worker also runs the sweeper: a lost job is back in a queue within 2 minutes"
 
-echo "== 3. a sample submission through the portal (the worker gates each assignment first)"
+echo "== 3. the release gates (CPU ones here; GPU ones wait for a GPU worker), then a sample submission"
 "$BIN/python" infra/scripts/demo_client.py --portal "http://127.0.0.1:$PORT" \
   --token "$("$BIN/flask" --app web create-token --kind user --name demo --email alice@demo.dlgrade)" \
+  --staff-token "$("$BIN/flask" --app web create-token --kind user --name demo-ta --email ta@demo.dlgrade)" \
   --timeout "${DEMO_TIMEOUT_S:-1200}"
 
 cat <<TXT

@@ -48,7 +48,8 @@ def test_a_hang_that_blocks_the_alarm_is_killed_from_outside_and_the_run_resumes
                 time.sleep(0.1)
     """)
     assert result["status"] == "graded"
-    assert result["run"]["restarts"] >= 1
-    assert next(p for p in result["parts"] if p["name"] == "add")["score"] == pytest.approx(2)
+    assert result["run"]["restarts"] == 1  # resumed once; the second death of the same kind ends it (runaway.py)
+    resumed = [t for t in result["tests"] if t["part"] == "add" and not t["message"].startswith("not run")]
+    assert resumed and all(t["status"] == "pass" for t in resumed)
     timeouts = [t for t in result["tests"] if t["status"] == "timeout"]
     assert timeouts and "stopped from outside" in timeouts[0]["message"]

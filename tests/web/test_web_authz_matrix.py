@@ -25,7 +25,8 @@ MATRIX = {
     "auth.index": ("GET", "/", None, LOGGED_IN),
     "courses.show": ("GET", "/courses/{course}", "course", MEMBERS),
     "courses.upload_package": ("POST", "/courses/{course}/assignments", "course", STAFF),
-    "courses.queue": ("GET", "/courses/{course}/queue", "course", STAFF),
+    "operations.show": ("GET", "/courses/{course}/operations", "course", STAFF),
+    "operations.poll": ("GET", "/courses/{course}/operations.json", "course", STAFF),
     "courses.roster": ("POST", "/courses/{course}/roster", "course", {"instructor"}),
     "courses.members": ("GET", "/courses/{course}/members", "course", STAFF),
     "assignments.show": ("GET", "/assignments/{assignment}", "assignment", MEMBERS),
@@ -42,7 +43,7 @@ MATRIX = {
     "submissions.regrade": ("POST", "/submissions/{submission}/regrade", "submission", STAFF),
     "submissions.override": ("POST", "/submissions/{submission}/override", "submission", STAFF),
     "submissions.mark_final": ("POST", "/submissions/{submission}/final", "submission", STUDENTS),
-    "gradebook.show": ("GET", "/courses/{course}/gradebook", "course", {"instructor"}),
+    "gradebook.show": ("GET", "/courses/{course}/gradebook", "course", STAFF),
     "gradebook.export_nbgrader": ("GET", "/courses/{course}/gradebook.csv", "course", {"instructor"}),
     "gradebook.export_canvas": ("GET", "/courses/{course}/canvas.csv", "course", {"instructor"}),
     "similarity.show": ("GET", "/assignments/{assignment}/similarity", "assignment", STAFF),
@@ -201,5 +202,6 @@ def test_people_cannot_call_worker_routes(client_for, scenario, role):
                         ("POST", f"/api/worker/submissions/{sub}/result"), ("GET", "/api/worker/stuck"),
                         ("GET", f"/api/worker/assignments/{assignment}/similarity/1"),
                         ("POST", f"/api/worker/assignments/{assignment}/similarity/1/progress"),
-                        ("POST", f"/api/worker/assignments/{assignment}/similarity/1/report")]:
+                        ("POST", f"/api/worker/assignments/{assignment}/similarity/1/report"),
+                        ("POST", "/api/worker/workers/heartbeat")]:
         assert client.api(method, url, json={"attempt": 1, "result": {}}).status_code in (401, 403)

@@ -85,19 +85,27 @@ def test_student_submits_and_watches_the_result(live_server, browser, tmp_path, 
     page.set_input_files("input[name=notebook]", str(notebook))
     page.click("text=Upload and grade")
     page.wait_for_selector("#status-state")
-    assert page.inner_text("#status-state") == "queued" and "position 1" in page.inner_text("#status-queue")
+    assert page.inner_text("#status-state") == "waiting" and "position 1" in page.inner_text("#status-queue")
+    assert page.inner_text("#status-waiting").strip() == "· waiting for a CPU worker: none has connected yet"
+    shot(page, "student-waiting-for-worker")
+    worker.post("/api/worker/workers/heartbeat", {"worker": "cpu-host-1", "queues": ["cpu"], "gpus": [],
+                                                  "concurrency": 1, "started_at": "2026-12-03T08:00:00Z"})
+    page.wait_for_selector('#status-state.queued:text-is("queued")', timeout=15000)
+    assert page.inner_text("#status-waiting").strip() == ""
     shot(page, "student-queued")
     sub_id = int(page.url.rsplit("/", 1)[-1])
     worker.post(f"/api/worker/submissions/{sub_id}/progress",
-                {"attempt": 1, "state": "running", "worker": "gpu-host-1", "test": "test_public.py::test_shape",
-                 "done": 1, "total": 3})
+                {"attempt": 1, "state": "running", "worker": "gpu-host-1", "part": "secret",
+                 "test": "test_hidden.py::test_h", "done": 1, "total": 3})
     page.wait_for_selector("#status-state.running", timeout=15000)  # CSP forbids eval: no wait_for_function
+    progress = page.inner_text("#status-progress-text")
+    assert progress == "1 / 3 tests · part: Part secret" and "test_h" not in page.content()
     shot(page, "student-running")
     worker.post(f"/api/worker/submissions/{sub_id}/result", {"attempt": 1, "worker": "gpu-host-1",
                                                                "result": make_result()})
     page.wait_for_selector("text=Performance", timeout=20000)  # the poller reloads when final
     body = page.inner_text("body")
-    assert "7.5 / 15" in body and "secret: hidden test" in body and "HIDDEN_TEST_SOURCE" not in page.content()
+    assert "7.50 / 15.00" in body and "secret: hidden test" in body and "HIDDEN_TEST_SOURCE" not in page.content()
     shot(page, "student-result")
     assert not errors, errors  # no CSP violations or script errors
 
@@ -112,7 +120,7 @@ def test_ta_gates_releases_and_overrides(live_server, browser, tmp_path, session
     page.set_input_files("input[name=package]", str(package))
     page.click("text=Upload package")
     page.wait_for_selector("#gate-status")
-    assert "Running on a worker" in page.inner_text("#gate-status")
+    assert "The gate has not run: waiting for a CPU worker" in page.inner_text("#gate-status")
     assert page.is_disabled("#release-button")
     assignment_id = int(page.url.rsplit("/", 1)[-1])
     bundle = b"bundle of kernels"
@@ -147,8 +155,8 @@ def test_ta_gates_releases_and_overrides(live_server, browser, tmp_path, session
     page.wait_for_selector("text=Attempt 1")
     assert "HIDDEN_TEST_SOURCE" in page.content()  # staff see the detail
     shot(page, "ta-logs")
-    page.goto(f"{live_server}/courses/{course.id}/queue")
-    shot(page, "ta-queue")
+    page.goto(f"{live_server}/courses/{course.id}/operations")
+    shot(page, "ta-operations")
 
 
 def test_instructor_reads_the_gradebook_and_exports(live_server, browser, session, make_user, course,

@@ -108,8 +108,8 @@ def test_settings_from_environment(tmp_path):
                                       "DATABASE_URL": "sqlite:///x.db", "DLGRADE_SESSION_COOKIE_SECURE": "1"})
     assert settings.MAX_UPLOAD_MB == 2.5 and settings.ENQUEUE is False and settings.SESSION_COOKIE_SECURE is True
     assert settings.DATABASE_URL == "sqlite:///x.db" and len(settings.SECRET_KEY) == 64
-    with pytest.raises(ValueError, match="DLGRADE_STUCK_AFTER_S"):
-        Settings.load({"DATA_DIR": str(tmp_path)}, environ={"DLGRADE_STUCK_AFTER_S": "soon"})
+    with pytest.raises(ValueError, match="DLGRADE_WORKER_OFFLINE_AFTER_S"):
+        Settings.load({"DATA_DIR": str(tmp_path)}, environ={"DLGRADE_WORKER_OFFLINE_AFTER_S": "soon"})
     assert all(help_text for *_, help_text in Settings.describe())
 
 

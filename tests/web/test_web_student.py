@@ -91,7 +91,7 @@ def test_results_page_hides_staff_detail_and_hidden_tests(client_for, make_stude
     sub = make_submission(student, make_assignment(), result=make_result())
     client = client_for(student)
     page = client.get(f"/submissions/{sub.id}").data.decode()
-    assert "7.5 / 15" in page and "test_public.py::test_shape" in page
+    assert "7.50 / 15.00" in page and "test_public.py::test_shape" in page
     assert "secret: hidden test" in page and "removed %timeit magic" in page
     assert "<svg" in page and "0.70x" in page  # the perf chart
     api = client.get(f"/api/submissions/{sub.id}/result").data.decode()

@@ -12,38 +12,40 @@ import pytest
 
 from web import services
 from web.db import utcnow
-from web.models import Assignment, Submission
+from web.models import Assignment, Submission, Worker
 from web.tasks import TaskClient
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_sweep_resends_stuck_work_then_gives_up(session, app, sent, make_student, make_assignment, make_submission):
+def test_stuck_lists_silent_work_and_the_jobs_of_offline_workers(session, worker, make_student, make_assignment,
+                                                                 make_submission):
+    """What the one sweeper (autograder/worker/sweeper.py) asks the portal for."""
+    from test_web_operations import beat
+
     student, assignment = make_student(), make_assignment()
     long_ago = utcnow() - dt.timedelta(hours=3)
-    stuck_queued = make_submission(student, assignment, submitted_at=long_ago)
-    stuck_running = make_submission(student, assignment, submitted_at=long_ago, attempt=2)
-    stuck_running.state = "running"
+    silent = make_submission(student, assignment, submitted_at=long_ago)
     fresh = make_submission(student, assignment)
+    lost = make_submission(student, assignment)
+    alive = make_submission(student, assignment)
     done = make_submission(student, assignment, state="graded", submitted_at=long_ago)
+    beat(worker, "host-lost")
+    beat(worker, "host-alive")
+    for sub, host in ((lost, "host-lost"), (alive, "host-alive")):
+        worker.post(f"/api/worker/submissions/{sub.id}/progress",
+                    {"attempt": 1, "state": "running", "worker": host, "done": 0, "total": 3})
+    assert worker.get("/api/worker/stuck").status_code == 400  # the sweeper always says how old
+    listed = {s["id"]: s for s in worker.get("/api/worker/stuck?older_than_s=60").json["submissions"]}
+    assert set(listed) == {silent.id}
+    assert listed[silent.id]["reason"].startswith("no news for")
+    row = session.query(Worker).filter_by(name="host-lost").one()
+    row.last_seen_at = utcnow() - dt.timedelta(seconds=61)
     session.commit()
-    runner = app.test_cli_runner()
-    output = runner.invoke(args=["sweep"]).output
-    assert json.loads(output) == {"resent": [stuck_queued.id, stuck_running.id], "failed": []}
-    assert sent == [("dlgrade.grade_submission", [stuck_queued.id, 1], "cpu"),
-                    ("dlgrade.grade_submission", [stuck_running.id, 2], "cpu")]
-    session.expire_all()
-    assert session.get(Submission, stuck_running.id).state == "queued"
-    assert {session.get(Submission, s.id).state for s in (fresh, done)} == {"queued", "graded"}
-    later = utcnow() + dt.timedelta(hours=1)
-    for _ in range(2):
-        later += dt.timedelta(hours=1)
-        services.sweep(session, app.extensions["dlgrade_tasks"], stuck_after_s=1800, max_tries=3, now=later)
-    report = services.sweep(session, app.extensions["dlgrade_tasks"], stuck_after_s=1800, max_tries=3,
-                            now=later + dt.timedelta(hours=1))
-    assert stuck_queued.id in report["failed"]
-    session.expire_all()
-    assert session.get(Submission, stuck_queued.id).state == "error"
+    listed = {s["id"]: s for s in worker.get("/api/worker/stuck?older_than_s=60").json["submissions"]}
+    assert set(listed) == {silent.id, lost.id} and fresh.id not in listed and done.id not in listed
+    assert listed[lost.id]["reason"] == "its worker host-lost is offline (no heartbeat for 60 s)"
+    assert listed[lost.id]["worker"] == "host-lost" and alive.id not in listed
 
 
 @pytest.mark.redis

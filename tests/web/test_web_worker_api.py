@@ -54,7 +54,7 @@ def test_progress_then_result_then_duplicate(session, worker, make_student, make
     sub = make_submission(make_student(), make_assignment())
     base = f"/api/worker/submissions/{sub.id}"
     assert worker.post(f"{base}/progress", {"attempt": 1, "state": "running", "worker": "gpu-host-1",
-                                            "test": "test_a", "done": 2, "total": 5}).status_code == 200
+                                            "part": "softmax", "done": 2, "total": 5}).status_code == 200
     session.expire_all()
     row = session.get(Submission, sub.id)
     assert (row.state, row.progress_done, row.progress_total, row.worker) == ("running", 2, 5, "gpu-host-1")

@@ -102,6 +102,7 @@ class FakePortal:
         self.assignments: dict[int, Assignment] = {}
         self.bundles: dict[str, bytes] = {}
         self.releases: dict[str, bytes] = {}
+        self.heartbeats: list[dict] = []  # POST /api/worker/workers/heartbeat bodies, in order
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -347,6 +348,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if data.get("passed") and data.get("bundle_digest"):
                     a.bundle_digest = data["bundle_digest"]
                 return 200, {"stored": True}, None, j
+        if method == "POST" and path == "/api/worker/workers/heartbeat":
+            p.heartbeats.append(json.loads(body))
+            return 200, {"ok": True}, None, j
         if method == "GET" and path == "/api/worker/stuck":
             older = float(query.get("older_than_s", ["900"])[0])
             now = time.monotonic()

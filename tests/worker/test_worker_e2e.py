@@ -18,7 +18,8 @@ def test_submission_is_graded_and_result_posted_once(workers, portal, producer, 
     sub = portal.submissions[sid]
     assert sub.results[1]["score"] == 1.0
     assert portal.stored_count(sid) == 1
-    assert sub.progress[0]["test"] is None and sub.progress[0]["state"] == "running"
-    assert any(p["test"] for p in sub.progress), "the tests being run were reported"
+    assert sub.progress[0]["part"] is None and sub.progress[0]["state"] == "running"
+    assert any(p["part"] == "basics" for p in sub.progress), "the part being run was reported"
+    assert all("test" not in p for p in sub.progress), "a test's name reached the portal"
     assert workers.events(sid) == ["start", "done"]
     assert " ready." in w.log()

@@ -96,7 +96,7 @@ def test_gate_then_grading_through_the_real_portal(real_portal, workers, tmp_pat
     assert a.title == a.gate_report["assignment"]["title"] and a.solution_ids == ["add", "softmax", "rowsum"]
     a.deadline = utcnow() + dt.timedelta(days=3)
     session.commit()
-    services.release(session, store, a)
+    services.release(session, store, a, offline_after_s=60)
 
     data = (EXAMPLE / "source.ipynb").read_bytes()
     sub = services.submit(session, store, tasks, assignment=a, user_id=student.id, filename="example.ipynb",

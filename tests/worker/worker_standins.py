@@ -59,11 +59,12 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", s
     tests = ["test_a", "test_b", "test_c"]
     for i, name in enumerate(tests):
         if on_progress:
-            on_progress({"test": name, "done": i, "total": len(tests)})
+            on_progress({"test": f"hidden/test_x.py::{name}", "part": "basics", "done": i,
+                         "total": len(tests)})
         time.sleep(float(spec.get("sleep", 0)) / len(tests))
         _burn(float(spec.get("burn", 0)) / len(tests))
     if on_progress:
-        on_progress({"test": None, "done": len(tests), "total": len(tests)})
+        on_progress({"test": None, "part": None, "done": len(tests), "total": len(tests)})
     _log(f"done {sid} {os.getpid()} {time.time():.6f} {cvd}")
     assert (Path(assignment_dir) / "assignment.toml").exists(), "bundle not unpacked"
     return _Result({

@@ -11,15 +11,16 @@
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (s) {
         var state = document.getElementById("status-state");
-        state.textContent = s.state;
-        state.className = "state " + s.state;
+        state.textContent = s.waiting_for ? "waiting" : s.state;
+        state.className = "state " + (s.waiting_for ? "queued" : s.state);
         text("status-queue", s.queue_position ? " · position " + s.queue_position + " in the queue" : "");
+        text("status-waiting", s.waiting_for ? " · " + s.waiting_for : "");
         var progressBox = document.getElementById("status-progress-box");
-        if (s.state === "running" && s.progress.total) {
-          progressBox.hidden = false;
+        progressBox.hidden = !(s.state === "running" && !s.waiting_for && s.progress.total);
+        if (!progressBox.hidden) {
           var bar = document.getElementById("status-progress");
           bar.max = s.progress.total; bar.value = s.progress.done;
-          text("status-progress-text", s.progress.done + " / " + s.progress.total + (s.progress.test ? " · " + s.progress.test : ""));
+          text("status-progress-text", s.progress.done + " / " + s.progress.total + " tests" + (s.progress.part ? " · part: " + s.progress.part : ""));
         }
         text("status-message", s.message || "");
         if (s.final) { window.location.reload(); return; }

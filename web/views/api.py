@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
-from .. import accounts, counting, grading, gradebook, services, store
+from .. import accounts, counting, grading, gradebook, operations, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
 from ..roster import RosterError, import_roster
@@ -53,15 +53,21 @@ def assignment_json(a: Assignment, role: str) -> dict:
         data.update(queue=a.queue, bundle_digest=a.bundle_digest, package_sha256=a.package_sha256,
                     gate_attempt=a.gate_attempt, gate_passed=a.gate_passed, gate_report=a.gate_report,
                     canvas_assignment_id=a.canvas_assignment_id)
+        waiting = None if a.gate_passed is not None else operations.waiting_message(
+            db.session, a.queue, utcnow(), current_app.config["WORKER_OFFLINE_AFTER_S"])
+        data.update(gate_waiting_for=waiting, start_worker=operations.start_hint(a.queue) if waiting else None)
     return data
 
 
 def submission_json(sub: Submission, staff: bool) -> dict:
-    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
+    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                  offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     data.update(assignment_id=sub.assignment_id, filename=sub.filename, sha256=sub.sha256,
                 override_score=sub.override_score, override_comment=sub.override_comment)
     if staff:
         data.update(user_id=sub.user_id, email=sub.user.email, raw_score=sub.score, worker=sub.worker,
+                    override_by=sub.override_by.email if sub.override_by else None,
+                    override_at=sub.override_at.isoformat() if sub.override_at else None,
                     attempts=[{"attempt": r.attempt, "bundle_digest": r.bundle_digest, "status": r.status,
                                "score": r.score, "reason": r.reason, "failures": r.failures}
                               for r in sub.grades])
@@ -178,7 +184,7 @@ def update_assignment(assignment_id: int):
 def release(assignment_id: int):
     a, role = assignment_for(assignment_id, *STAFF_ROLES)
     try:
-        services.release(db.session, store(), a)
+        services.release(db.session, store(), a, offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     except services.Refused as exc:
         return _error(exc)
     return jsonify(assignment_json(a, role))
@@ -320,6 +326,7 @@ def openapi():
         "/api/worker/assignments/{id}/similarity/{attempt}": ["get"],
         "/api/worker/assignments/{id}/similarity/{attempt}/progress": ["post"],
         "/api/worker/assignments/{id}/similarity/{attempt}/report": ["post"],
+        "/api/worker/workers/heartbeat": ["post"],
     }
     for path, methods in worker.items():
         for method in methods:

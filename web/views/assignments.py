@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import counting, services, store
+from .. import counting, operations, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Submission, User
 from ..security import login_required
@@ -34,9 +34,12 @@ def show(assignment_id: int):
     subs = db.session.execute(
         sa.select(Submission, User.email).join(User, User.id == Submission.user_id)
         .where(Submission.assignment_id == assignment.id).order_by(Submission.id.desc()).limit(500)).all()
+    gate_waiting = (operations.waiting_message(db.session, assignment.queue, now,
+                                               current_app.config["WORKER_OFFLINE_AFTER_S"])
+                    if assignment.gate_passed is None else None)
     return render_template("assignment_staff.html", assignment=assignment, subs=subs, now=now, user=g.user,
                            role=role, bundle_present=store().exists(assignment.bundle_digest),
-                           counting_labels=counting.POLICY_LABELS)
+                           counting_labels=counting.POLICY_LABELS, gate_waiting=gate_waiting)
 
 
 @bp.get("/assignments/<int:assignment_id>/release.zip")
@@ -115,7 +118,8 @@ def counting_settings(assignment_id: int):
 def release(assignment_id: int):
     assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
     try:
-        services.release(db.session, store(), assignment)
+        services.release(db.session, store(), assignment,
+                         offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
         flash(f"'{assignment.title}' is released to students.")
     except services.Refused as exc:
         flash(str(exc), "error")
@@ -125,9 +129,12 @@ def release(assignment_id: int):
 @bp.post("/assignments/<int:assignment_id>/regrade")
 @login_required
 def regrade_all(assignment_id: int):
-    assignment, _ = assignment_for(assignment_id, *STAFF_ROLES)
+    assignment, role = assignment_for(assignment_id, *STAFF_ROLES)
     subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == assignment.id,
                                                           Submission.state != "rejected").order_by(Submission.id)).all()
+    if request.form.get("confirm") != str(len(subs)):  # a bulk action asks first, naming what it does
+        return render_template("confirm_regrade.html", assignment=assignment, count=len(subs), user=g.user,
+                               role=role)
     services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
     flash(f"{len(subs)} submissions queued for regrading.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)

@@ -1,11 +1,11 @@
-"""A course: its assignments (students see released ones), the queue, the roster."""
+"""A course: its assignments (students see released ones), the roster. The queue: operations.py."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import grading, services, store
+from .. import grading, operations, services, store
 from ..db import db, utcnow
 from ..models import STAFF_ROLES, Assignment, Membership, Submission, User
 from ..roster import RosterError, import_roster
@@ -39,7 +39,11 @@ def show(course_id: int):
     counts = dict(db.session.execute(
         sa.select(Submission.assignment_id, sa.func.count()).join(Assignment)
         .where(Assignment.course_id == course.id).group_by(Submission.assignment_id)).all())
-    return render_template("course_staff.html", course=course, counts=counts, user=g.user, role=role)
+    now, offline_after_s = utcnow(), current_app.config["WORKER_OFFLINE_AFTER_S"]
+    gate_waiting = {a.id: operations.waiting_message(db.session, a.queue, now, offline_after_s)
+                    for a in course.assignments if a.gate_passed is None}
+    return render_template("course_staff.html", course=course, counts=counts, user=g.user, role=role,
+                           gate_waiting=gate_waiting, start_hint=operations.start_hint)
 
 
 @bp.post("/courses/<int:course_id>/assignments")
@@ -57,17 +61,6 @@ def upload_package(course_id: int):
         return redirect(url_for("courses.show", course_id=course.id))
     flash(f"Package for '{assignment.slug}' stored; the release gate is running.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id))
-
-
-@bp.get("/courses/<int:course_id>/queue")
-@login_required
-def queue(course_id: int):
-    course, role = course_for(course_id, *STAFF_ROLES)
-    rows = db.session.execute(
-        sa.select(Submission, User.email, Assignment.slug).join(Assignment).join(User, User.id == Submission.user_id)
-        .where(Assignment.course_id == course.id, Submission.state.in_(("received", "queued", "running", "error")))
-        .order_by(Submission.queued_at, Submission.id).limit(500)).all()
-    return render_template("queue.html", course=course, rows=rows, user=g.user, role=role, now=utcnow())
 
 
 @bp.post("/courses/<int:course_id>/roster")

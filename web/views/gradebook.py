@@ -1,4 +1,5 @@
-"""Instructors: the gradebook, score distributions, exports and the Canvas roster import."""
+"""The gradebook and score distributions (staff; TAs read it), exports and the Canvas roster import
+(instructors only)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 
 from .. import canvas, charts, exports, gradebook
 from ..db import db
+from ..models import STAFF_ROLES
 from ..security import login_required
 from .common import course_for
 
@@ -15,7 +17,7 @@ bp = Blueprint("gradebook", __name__)
 @bp.get("/courses/<int:course_id>/gradebook")
 @login_required
 def show(course_id: int):
-    course, role = course_for(course_id, "instructor")
+    course, role = course_for(course_id, *STAFF_ROLES)
     assignments, rows = gradebook.build(db.session, course)
     histograms = []
     for index, assignment in enumerate(assignments):

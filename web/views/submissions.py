@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from .. import charts, counting, grading, services, store
+from .. import charts, counting, grading, results, services, store
 from ..db import db, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
@@ -31,10 +31,12 @@ def result_for_viewer(sub, staff: bool):
 def show(submission_id: int):
     sub, staff = submission_for(submission_id)
     result = result_for_viewer(sub, staff)
-    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
+    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                    offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
-                           perf=perf, perf_svg=charts.perf_chart(perf), user=g.user, assignment=sub.assignment,
+                           perf=perf, perf_svg=charts.perf_chart(perf), sections=results.sections(result), user=g.user,
+                           assignment=sub.assignment,
                            counting_line=_counting_line(sub))
 
 
@@ -66,7 +68,8 @@ def mark_final(submission_id: int):
 @login_required
 def status(submission_id: int):
     sub, staff = submission_for(submission_id)
-    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow()))
+    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+                                          offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"]))
 
 
 @bp.get("/submissions/<int:submission_id>/download")

@@ -9,7 +9,7 @@ import hashlib
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from .. import services, store
+from .. import operations, services, store
 from ..db import db
 from ..models import Assignment, Submission
 from ..security import require_worker
@@ -94,7 +94,7 @@ def progress(submission_id: int):
     _sub(submission_id)
     try:
         services.record_progress(db.session, submission_id=submission_id, attempt=_int(body, "attempt"),
-                                 worker=str(body.get("worker", "")), test=body.get("test"),
+                                 worker=str(body.get("worker", "")), part=body.get("part"),
                                  done=int(body.get("done") or 0), total=int(body.get("total") or 0))
     except services.UnknownAttempt:
         return jsonify(error="unknown attempt"), 409
@@ -159,28 +159,35 @@ def gate(assignment_id: int):
     return jsonify(stored=True)
 
 
+@bp.post("/workers/heartbeat")
+@require_worker
+def heartbeat():
+    """A worker announces itself: queues, GPUs, slots, engine version (announce.py)."""
+    try:
+        operations.record_heartbeat(db.session, _body())
+    except operations.BadHeartbeat as exc:
+        db.session.rollback()
+        abort(400, description=str(exc))
+    return jsonify(ok=True)
+
+
 @bp.get("/stuck")
 @require_worker
 def stuck():
-    """For the worker's broker-aware sweeper (autograder/worker/sweeper.py): current attempts
-    queued or running without news (state change or progress post) for `older_than_s`."""
-    import datetime as dt
-
-    import sqlalchemy as sa
-
+    """For the sweeper (autograder/worker/sweeper.py): current attempts queued or running
+    without news for `older_than_s`, and running ones whose worker's heartbeats stopped."""
     from ..db import utcnow
-    from ..models import ACTIVE_STATES
 
     try:
-        older_than_s = max(0, int(request.args.get("older_than_s", current_app.config["STUCK_AFTER_S"])))
-    except ValueError:
+        older_than_s = max(0, int(request.args["older_than_s"]))
+    except (KeyError, ValueError):
         abort(400, description="older_than_s must be an integer number of seconds")
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-    subs = db.session.scalars(sa.select(Submission).where(
-        Submission.state.in_(ACTIVE_STATES), Submission.updated_at < cutoff).order_by(Submission.id).limit(5000)).all()
+    found = operations.stuck_submissions(db.session, utcnow(), older_than_s=older_than_s,
+                                         offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     db.session.commit()
     return jsonify(submissions=[{"id": s.id, "attempt": s.attempt, "queue": s.queue, "state": s.state,
-                                 "updated_at": s.updated_at.isoformat()} for s in subs])
+                                 "worker": s.worker, "updated_at": s.updated_at.isoformat(), "reason": reason}
+                                for s, reason in found])
 
 
 # --- similarity review (dlgrade.run_similarity) ----------------------------------------------
