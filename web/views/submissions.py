@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 
-from .. import charts, grading, services, store
+from .. import charts, grading, queries, services, store
 from ..db import db, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
@@ -15,22 +15,11 @@ from .common import submission_for
 bp = Blueprint("submissions", __name__)
 
 
-def result_for_viewer(sub, staff: bool):
-    current = next((r for r in sub.grades if r.attempt == sub.attempt), None)
-    if current is None or current.result is None:
-        return None
-    if staff:
-        return current.result
-    assignment = sub.assignment
-    passed = assignment.deadline is None or utcnow() >= assignment.deadline
-    return grading.student_view(current.result, deadline_passed=passed, parts_policy=grading.parts_policy(assignment))
-
-
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def show(submission_id: int):
     sub, staff = submission_for(submission_id)
-    result = result_for_viewer(sub, staff)
+    result = queries.result_for_viewer(sub, staff, utcnow())
     status = grading.status_payload(db.session, sub, staff=staff, now=utcnow())
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
