@@ -1,5 +1,6 @@
-"""Loading rows for the current user: every object lookup goes through here, so every route
-checks ownership the same way (outsiders get 404, never a hint that the object exists)."""
+"""Loading rows for the current user (every object lookup goes through here, so every route
+checks ownership the same way: outsiders get 404, never a hint that the object exists), and
+the request parsing two blueprints share (a date field, a notebook upload)."""
 
 from __future__ import annotations
 
