@@ -15,7 +15,7 @@ exists is skipped:
 - the runtime `dlgrade-runtime-<kind>:<hash>` (Dockerfile, requirements, base reference):
   Python and the wheels; minutes to build, rarely changes;
 - the grader `dlgrade-grader-<kind>:<hash>` (the runtime's tag, `harness.Dockerfile`, every
-  file of the `autograder` package): the runtime plus the harness; seconds to build.
+  file of `autograder/harness/`): the runtime plus the harness; seconds to build.
 `python -m autograder.images --help` is the command line.
 """
 
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HARNESS_DIR = REPO_ROOT / "autograder"
+HARNESS_DIR = REPO_ROOT / "autograder" / "harness"  # all of the engine that runs inside the sandbox
 IMAGES_DIR = REPO_ROOT / "grader_images"
 BUILD_DIR = REPO_ROOT / "build" / "images"
 # The debootstrap root file systems are cached outside the repository: they need root to
@@ -94,7 +94,7 @@ def python_version_for(kind: str, base_image: str) -> str:
 
 
 def harness_files(root: Path = HARNESS_DIR) -> list[Path]:
-    """Every file of the `autograder` package that goes into the image, sorted."""
+    """Every file of the in-sandbox harness (`autograder/harness/`) that goes into the image, sorted."""
     files = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
@@ -168,7 +168,7 @@ def image_tag(kind: str = "cpu", base_image: str | None = None) -> str:
     add("runtime", runtime_tag(kind, base_image).encode())
     add("harness.Dockerfile", (IMAGES_DIR / "harness.Dockerfile").read_bytes())
     for path in harness_files():
-        add(f"autograder/{path.relative_to(HARNESS_DIR).as_posix()}", path.read_bytes())
+        add(f"autograder/harness/{path.relative_to(HARNESS_DIR).as_posix()}", path.read_bytes())
     return f"{SPECS[kind].repository}:{digest.hexdigest()[:16]}"
 
 
@@ -339,7 +339,7 @@ def build_image(kind: str = "cpu", *, base_image: str | None = None, docker: str
         runtime = build_runtime(kind, base_image=base_image, docker=docker, force=force)
         context = BUILD_DIR / f"harness-{kind}"
         shutil.rmtree(context, ignore_errors=True)
-        _link_tree(HARNESS_DIR, context / "autograder", harness_files())
+        _link_tree(HARNESS_DIR, context / "autograder" / "harness", harness_files())
         try:
             _docker_build(docker, context, tag, {"RUNTIME_IMAGE": runtime},
                           dockerfile=IMAGES_DIR / "harness.Dockerfile")

@@ -154,10 +154,6 @@ class Resources:
     triton_interpret_on_cpu: bool
     processes: int
 
-    @property
-    def queue(self) -> str:
-        return "cpu" if self.gpus == 0 else "gpu" if self.gpus == 1 else f"gpu-{self.gpus}"
-
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:

@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from autograder import images  # noqa: E402
 from autograder.sandbox import Limits, Mount, SandboxJob, make_sandbox  # noqa: E402
+from autograder.sandbox_runs import HARNESS_DIR, HARNESS_TARGET  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "tests" / "example_assignment"
-HARNESS_SOURCE = REPO_ROOT / "autograder"
 
 
 def make_job(kind: str, python: str, work: Path, run_name: str) -> SandboxJob:
@@ -46,7 +46,7 @@ def make_job(kind: str, python: str, work: Path, run_name: str) -> SandboxJob:
     argv = [python, "-m", "autograder.harness.run", "--tests", "/grader/tests",
             "--module", "/grader/submission/submission.py", "--mode", "student", "--out", "/grader/out",
             "--seed", "1", "--target", "/grader/tests/public"]
-    mounts = [Mount(HARNESS_SOURCE, "/grader/lib/autograder"), Mount(EXAMPLE / "tests", "/grader/tests"),
+    mounts = [Mount(HARNESS_DIR, HARNESS_TARGET), Mount(EXAMPLE / "tests", "/grader/tests"),
               Mount(submission, "/grader/submission")]
     return SandboxJob(argv=argv, mounts=mounts, output_dir=out, output_target="/grader/out", limits=limits,
                       env={"PYTHONPATH": "/grader/lib"})

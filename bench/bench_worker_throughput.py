@@ -96,18 +96,17 @@ class Stack:
             "DLGRADE_PORTAL_URL": self.portal.url,
             "DLGRADE_WORKER_TOKEN": TOKEN,
             "DLGRADE_RUN_DIR": str(self.tmp / "run"),
-            "DLGRADE_CACHE_DIR": str(self.tmp / "cache"),
+            "DLGRADE_BUNDLE_CACHE_DIR": str(self.tmp / "cache"),
+            "DLGRADE_CACHE_DIR": str(self.tmp / "engine-cache"),
         })
-        if self.work != "real":
-            env["DLGRADE_GRADE_FUNCTION"] = "worker_standins:grade"
-            env["DLGRADE_UNPACK_FUNCTION"] = "worker_standins:unpack"
         return env
 
     def start_workers(self, n: int) -> None:
         for i in range(n):
             log = open(self.tmp / f"w{len(self.workers)}.log", "ab")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "autograder.worker.app", "worker",
+                [sys.executable, "-m", "celery", "-A", "autograder.worker.app" if self.work == "real" else "standin_app",
+                 "worker",
                  "-n", f"bench{len(self.workers)}@%h", "-c", "1", "-l", "warning",
                  "--without-gossip", "--without-mingle", "--without-heartbeat"],
                 env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,6 +1,7 @@
-# The grader image: a runtime image (grader_images/<kind>/Dockerfile) plus the dlgrade
-# harness, the `autograder` package, at /opt/dlgrade/autograder. The build context holds
-# only `autograder/`, so a harness change rebuilds in seconds.
+# The grader image: a runtime image (grader_images/<kind>/Dockerfile) plus the in-sandbox
+# harness, `autograder/harness/` alone, at /opt/dlgrade/autograder/harness (`autograder` is a
+# namespace package there). The build context holds only the harness, so a change rebuilds in
+# seconds, and nothing of the engine (comparison, scoring) is inside the image.
 ARG RUNTIME_IMAGE
 FROM ${RUNTIME_IMAGE}
 USER root

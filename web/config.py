@@ -30,7 +30,6 @@ class Settings:
     BROKER_URL: str = _setting("redis://127.0.0.1:6379/0", "Celery broker the portal enqueues tasks on.")
     QUEUE_PREFIX: str = _setting("", "Prefix added to every queue name (isolates test or bench runs).")
     ENQUEUE: bool = _setting(True, "Send tasks to the broker; False records them in memory (tests).")
-    PORTAL_URL: str = _setting("http://127.0.0.1:8000", "Public base URL of the portal.")
     MAX_UPLOAD_MB: float = _setting(5.0, "Largest notebook accepted when the assignment sets no limit.")
     MAX_PACKAGE_MB: float = _setting(200.0, "Largest assignment package or grader bundle accepted.")
     PASSWORD_HASH: str = _setting("scrypt", "werkzeug password hash method (scrypt, or scrypt:N:r:p).")

@@ -15,6 +15,9 @@ GATE_TASK = "dlgrade.run_gate"
 
 
 def queue_for_gpus(gpus: int) -> str:
+    """The queue of an assignment needing `gpus` GPUs. The portal may not import the worker, so
+    this copies autograder/worker/queues.py's rule; tests/worker/test_worker_units.py pins the
+    two together."""
     if gpus <= 0:
         return "cpu"
     if gpus == 1:
@@ -27,7 +30,7 @@ class TaskClient:
         self.broker_url = broker_url
         self.prefix = prefix
         self.enabled = enabled
-        self.sent: list[tuple[str, list, str]] = []  # what was (or would have been) sent
+        self.sent: list[tuple[str, list, str]] = []  # with enabled=False (tests): what would have been sent
         self._celery = None
         self._lock = threading.Lock()
 
@@ -58,8 +61,8 @@ class TaskClient:
         """Send one task. Returns False if the broker could not take it: the row stays in its
         committed state and the sweeper sends it again later, so nothing is lost."""
         queue = f"{self.prefix}{queue}"
-        self.sent.append((name, list(args), queue))
         if not self.enabled:
+            self.sent.append((name, list(args), queue))
             return True
         try:
             self._client().send_task(

@@ -3,96 +3,92 @@
 Isolation: no network, read-only root, size-capped tmpfs for /scratch, /tmp and /dev/shm,
 cgroup memory without swap, a process limit, a CPU quota, user nobody, no capabilities, no
 privilege gain, only the job's mounts (read-only unless marked writable) and only its GPUs.
-The worker enforces the wall time (`docker kill`), caps the logs in the daemon (json-file,
-one file of bounded size, so 10 GB on stdout never reaches the disk) and removes the
-container whatever happened. The image digest that ran is recorded in the outcome.
+The worker enforces the wall time (kill), caps the logs in the daemon (json-file, one file of
+bounded size, so 10 GB on stdout never reaches the disk) and removes the container whatever
+happened. The image digest that ran is recorded in the outcome.
 
-`run_argv` builds the `docker run` command line as a pure function, so tests can check
-every flag of a CPU or GPU job without a daemon or a GPU.
+The daemon is driven through the Docker SDK for Python (`docker` package).
+`container_options` builds the keyword arguments of `containers.create` as a pure function,
+so tests can check every isolation setting of a CPU or GPU job without a daemon or a GPU.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+from docker.types import DeviceRequest, LogConfig, Ulimit
+from docker.types import Mount as DockerMount
 
 from autograder.sandbox.base import Sandbox, SandboxJob, SandboxOutcome
 
 SANDBOX_USER = "65534:65534"  # nobody:nogroup
 CONTAINER_LABEL = "org.dlgrade.sandbox"  # every sandbox container carries it (for sweeping)
-DOCKER_CALL_TIMEOUT_S = 120  # a daemon call (create, inspect, logs, rm) that takes longer is stuck
+DOCKER_CALL_TIMEOUT_S = 120  # a daemon call (create, inspect, logs, remove) that takes longer is stuck
 POLL_S = 0.1  # how often the watchdog looks at the container and the output folder
 MAX_OUTPUT_ENTRIES = 20_000  # files and folders in the output folder (empty files cost inodes)
 
 
-def _mount_flag(source: Path, target: str, writable: bool) -> str:
-    source_text = str(Path(source).resolve())
-    for text in (source_text, target):
-        # --mount is comma-separated key=value: a comma or quote would change its meaning.
-        if "," in text or '"' in text or "\n" in text:
-            raise ValueError(f"mount path {text!r} contains a comma, quote or newline")
-    flag = f"type=bind,source={source_text},target={target}"
-    return flag if writable else flag + ",readonly"
+def _bind(source: Path, target: str, writable: bool) -> DockerMount:
+    return DockerMount(target=target, source=str(Path(source).resolve()), type="bind", read_only=not writable)
 
 
-def run_argv(job: SandboxJob, *, image: str, name: str, docker: str = "docker") -> list[str]:
-    """The `docker run` command line for `job` in container `name` (pure: no daemon calls)."""
+def container_options(job: SandboxJob, *, image: str, name: str) -> dict[str, Any]:
+    """The keyword arguments of `client.containers.create` for `job` (pure: no daemon calls)."""
     limits = job.limits
     # Files the run writes (scratch, output) are bounded one by one; the total of the output
     # folder is watched from outside.
     file_size_bytes = max(limits.scratch_mb, limits.output_mb) * 1024 * 1024
     threads = max(1, math.ceil(limits.cpus))
-    argv = [
-        docker, "run", "--detach",
-        "--name", name,
-        "--label", f"{CONTAINER_LABEL}=1",
-        "--hostname", "sandbox",
-        "--network", "none",
-        "--ipc", "private",
-        "--read-only",
-        "--tmpfs", f"/scratch:rw,nosuid,nodev,size={limits.scratch_mb}m,mode=1777",
-        "--tmpfs", f"/tmp:rw,nosuid,nodev,size={limits.scratch_mb}m,mode=1777",
-        "--shm-size", f"{limits.scratch_mb}m",
-        "--memory", f"{limits.memory_mb}m",
-        "--memory-swap", f"{limits.memory_mb}m",  # equal to --memory: no swap at all
-        "--oom-score-adj", "1000",  # on host memory pressure, sandboxes die before the worker
-        "--pids-limit", str(limits.pids),
-        "--cpus", f"{limits.cpus:g}",
-        "--ulimit", f"nofile={limits.open_files}:{limits.open_files}",
-        "--ulimit", f"fsize={file_size_bytes}:{file_size_bytes}",
-        "--ulimit", "core=0:0",
-        "--user", SANDBOX_USER,
-        "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges",
-        "--init",  # a real PID 1 reaps orphans, so a fork bomb's zombies go away
+    scratch_tmpfs = f"rw,nosuid,nodev,size={limits.scratch_mb}m,mode=1777"
+    options: dict[str, Any] = {
+        "image": image,
+        "entrypoint": [job.argv[0]],
+        "command": list(job.argv[1:]),
+        "name": name,
+        "labels": {CONTAINER_LABEL: "1"},
+        "hostname": "sandbox",
+        "network_mode": "none",
+        "ipc_mode": "private",
+        "read_only": True,
+        "tmpfs": {"/scratch": scratch_tmpfs, "/tmp": scratch_tmpfs},
+        "shm_size": f"{limits.scratch_mb}m",
+        "mem_limit": f"{limits.memory_mb}m",
+        "memswap_limit": f"{limits.memory_mb}m",  # equal to mem_limit: no swap at all
+        "oom_score_adj": 1000,  # on host memory pressure, sandboxes die before the worker
+        "pids_limit": limits.pids,
+        "nano_cpus": int(round(limits.cpus * 1e9)),
+        "ulimits": [Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
+                    Ulimit(name="fsize", soft=file_size_bytes, hard=file_size_bytes),
+                    Ulimit(name="core", soft=0, hard=0)],
+        "user": SANDBOX_USER,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "init": True,  # a real PID 1 reaps orphans, so a fork bomb's zombies go away
         # The daemon keeps one log file of bounded size: the tail of stdout and stderr.
-        "--log-driver", "json-file",
-        "--log-opt", f"max-size={max(limits.stdout_bytes * 2, 64 * 1024)}",
-        "--log-opt", "max-file=1",
-        "--workdir", job.cwd,
-    ]
-    if job.gpus:
-        # The quotes are part of the value: docker splits --gpus on commas otherwise.
-        argv += ["--gpus", '"device=' + ",".join(str(index) for index in job.gpus) + '"']
-    for mount in job.mounts:
-        argv += ["--mount", _mount_flag(mount.source, mount.target, mount.writable)]
-    argv += ["--mount", _mount_flag(job.output_dir, job.output_target, True)]
-    environment = {
-        "HOME": "/tmp",
-        # Threads follow the CPU quota, not the host's core count.
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        **job.env,
+        "log_config": LogConfig(type="json-file", config={
+            "max-size": str(max(limits.stdout_bytes * 2, 64 * 1024)), "max-file": "1"}),
+        "working_dir": job.cwd,
+        "mounts": [*(_bind(m.source, m.target, m.writable) for m in job.mounts),
+                   _bind(job.output_dir, job.output_target, True)],
+        "environment": {
+            "HOME": "/tmp",
+            # Threads follow the CPU quota, not the host's core count.
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            **job.env,
+        },
     }
-    for key, value in environment.items():
-        argv += ["--env", f"{key}={value}"]
-    argv += ["--entrypoint", job.argv[0], image, *job.argv[1:]]
-    return argv
+    if job.gpus:
+        options["device_requests"] = [DeviceRequest(device_ids=[str(index) for index in job.gpus],
+                                                    capabilities=[["gpu"]])]
+    return options
 
 
 def _folder_usage(folder: Path) -> tuple[int, int]:
@@ -127,21 +123,26 @@ def _tail(data: bytes, limit: int) -> str:
 class DockerSandbox(Sandbox):
     """Runs each job in a fresh container of `image` (default: the grader image of this tree:
     the CPU image, or the GPU image for a job with GPUs)."""
-    harness_in_image = True  # the image's tag hashes autograder/, so its harness is this tree's
+    harness_in_image = True  # the image's tag hashes autograder/harness/, so its harness is this tree's
 
     name = "docker"
 
-    def __init__(self, image: str | None = None, docker: str = "docker", *, build_missing: bool = True):
+    def __init__(self, image: str | None = None, docker: str = "docker", *, build_missing: bool = True,
+                 client: docker.DockerClient | None = None):
         """`image=None`: the grader image of this tree (`autograder.images.image_tag`), built
         on first use when missing and `build_missing` (seconds when only the harness changed,
-        minutes from nothing)."""
+        minutes from nothing); `docker` is the CLI that builds images. `client`: the SDK
+        client (default: from the environment, DOCKER_HOST or the local socket)."""
         self.image = image
         self.docker = docker
         self.build_missing = build_missing
+        self._client = client
 
-    def _docker(self, *args: str, check: bool = True, timeout: float = DOCKER_CALL_TIMEOUT_S,
-                ) -> subprocess.CompletedProcess:
-        return subprocess.run([self.docker, *args], capture_output=True, timeout=timeout, check=check)
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.from_env(timeout=DOCKER_CALL_TIMEOUT_S)
+        return self._client
 
     def image_for(self, job: SandboxJob) -> str:
         if job.image:
@@ -172,24 +173,27 @@ class DockerSandbox(Sandbox):
         os.chmod(job.output_dir, 0o777)  # the container's user (nobody) writes its records here
         notes: list[str] = []
         started = time.monotonic()
+        container = None
         try:
-            created = subprocess.run(run_argv(job, image=image, name=name, docker=self.docker),
-                                     capture_output=True, timeout=DOCKER_CALL_TIMEOUT_S)
-            if created.returncode != 0:
-                raise RuntimeError(f"docker run failed ({created.returncode}): "
-                                   f"{created.stderr.decode(errors='replace').strip()}")
-            timed_out, output_exceeded = self._watch(job, name, started)
+            try:
+                container = self.client.containers.create(**container_options(job, image=image, name=name))
+                container.start()
+            except docker.errors.DockerException as exc:
+                raise RuntimeError(f"docker could not start the sandbox container: {exc}") from exc
+            timed_out, output_exceeded = self._watch(job, container, started)
             wall_s = time.monotonic() - started
             if timed_out:
                 notes.append(f"killed after the wall-time limit of {job.limits.wall_s:g} s")
             if output_exceeded:
                 notes.append(f"killed: the output folder grew past {job.limits.output_mb} MB "
                              f"or {MAX_OUTPUT_ENTRIES} files")
-            state, image_id = self._inspect(name)
-            stdout, stderr = self._logs(name, job.limits.stdout_bytes)
+            container.reload()
+            state, image_id = container.attrs.get("State", {}), container.attrs.get("Image") or None
+            # The daemon's log holds at most a couple of limits' worth (see log_config).
+            stdout = _tail(container.logs(stdout=True, stderr=False), job.limits.stdout_bytes)
+            stderr = _tail(container.logs(stdout=False, stderr=True), job.limits.stdout_bytes)
         finally:
-            subprocess.run([self.docker, "rm", "--force", "--volumes", name], capture_output=True,
-                           timeout=DOCKER_CALL_TIMEOUT_S)
+            self._remove(container if container is not None else name)
         killed = timed_out or output_exceeded
         exit_code = None if killed else _as_process_status(state.get("ExitCode"), notes)
         out_of_memory = bool(state.get("OOMKilled")) and not timed_out
@@ -199,51 +203,53 @@ class DockerSandbox(Sandbox):
                               wall_s=wall_s, stdout=stdout, stderr=stderr, output_dir=job.output_dir,
                               backend=self.name, image=image_id, notes=notes)
 
-    def _watch(self, job: SandboxJob, name: str, started: float) -> tuple[bool, bool]:
-        """Wait for the container to exit; kill it at the wall time or when the output folder
-        outgrows its cap. Returns (timed_out, output_exceeded)."""
-        waiter = subprocess.Popen([self.docker, "wait", name], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+    def _watch(self, job: SandboxJob, container, started: float) -> tuple[bool, bool]:
+        """Wait for the container to exit; kill it at the wall time, when the grader cancels
+        the run, or when the output folder outgrows its cap. Returns (timed_out, output_exceeded)."""
         output_cap = job.limits.output_mb * 1024 * 1024
         timed_out = output_exceeded = False
-        try:
-            while waiter.poll() is None:
-                if time.monotonic() - started > job.limits.wall_s:
-                    timed_out = True
-                elif job.cancel is not None and job.cancel.is_set():
-                    timed_out = True  # the grader saw a test outlive its limit
-                else:
-                    used_bytes, entries = _folder_usage(job.output_dir)
-                    output_exceeded = used_bytes > output_cap or entries > MAX_OUTPUT_ENTRIES
-                if timed_out or output_exceeded:
-                    self._docker("kill", name, check=False)
-                    break
-                time.sleep(POLL_S)
-            waiter.wait(timeout=DOCKER_CALL_TIMEOUT_S)
-        finally:
-            if waiter.poll() is None:
-                waiter.kill()
-                waiter.wait()
+        while not _exited_within(container, POLL_S):
+            if time.monotonic() - started > job.limits.wall_s:
+                timed_out = True
+            elif job.cancel is not None and job.cancel.is_set():
+                timed_out = True  # the grader saw a test outlive its limit
+            else:
+                used_bytes, entries = _folder_usage(job.output_dir)
+                output_exceeded = used_bytes > output_cap or entries > MAX_OUTPUT_ENTRIES
+            if timed_out or output_exceeded:
+                try:
+                    container.kill()
+                except docker.errors.APIError:  # it exited in the meantime
+                    pass
+                _exited_within(container, DOCKER_CALL_TIMEOUT_S)
+                break
         return timed_out, output_exceeded
 
-    def _inspect(self, name: str) -> tuple[dict, str | None]:
-        result = self._docker("inspect", "--format", "{{json .State}}\n{{.Image}}", name, check=False)
-        if result.returncode != 0:
-            return {}, None
-        state_line, _, image_id = result.stdout.decode().partition("\n")
-        return json.loads(state_line), image_id.strip() or None
-
-    def _logs(self, name: str, limit: int) -> tuple[str, str]:
-        # The daemon's log holds at most a couple of limits' worth (see --log-opt max-size).
-        result = self._docker("logs", name, check=False)
-        return _tail(result.stdout, limit), _tail(result.stderr, limit)
+    def _remove(self, container) -> None:
+        try:
+            if isinstance(container, str):
+                container = self.client.containers.get(container)
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
 
 
-def remove_stale_containers(docker: str = "docker") -> int:
+def _exited_within(container, timeout_s: float) -> bool:
+    """Whether the container stopped within `timeout_s` (the daemon's wait, with a timeout)."""
+    try:
+        container.wait(timeout=timeout_s)
+        return True
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        return False
+
+
+def remove_stale_containers(client: docker.DockerClient | None = None) -> int:
     """Remove sandbox containers left by a worker that died mid-run. Returns how many."""
-    listed = subprocess.run([docker, "ps", "--all", "--quiet", "--filter", f"label={CONTAINER_LABEL}"],
-                            capture_output=True, text=True, timeout=DOCKER_CALL_TIMEOUT_S)
-    ids = listed.stdout.split()
-    if ids:
-        subprocess.run([docker, "rm", "--force", *ids], capture_output=True, timeout=DOCKER_CALL_TIMEOUT_S)
-    return len(ids)
+    client = client or docker.from_env(timeout=DOCKER_CALL_TIMEOUT_S)
+    stale = client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
+    for container in stale:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+    return len(stale)

@@ -308,10 +308,11 @@ def _host_path(value: str, job: SandboxJob, scratch: Path) -> str:
     mapping = {mount.target: str(mount.source) for mount in job.mounts}
     mapping[job.output_target] = str(job.output_dir)
     mapping["/scratch"] = str(scratch)
-    for mount in job.mounts:  # a folder holding a mount (PYTHONPATH=/grader/lib for /grader/lib/autograder)
-        parent, _, name = mount.target.rpartition("/")
-        if value == parent and name == mount.source.name:
-            return str(mount.source.parent)
+    for mount in job.mounts:  # a folder holding a mount (PYTHONPATH=/grader/lib for /grader/lib/autograder/harness)
+        below = mount.target[len(value):].strip("/") if mount.target.startswith(value.rstrip("/") + "/") else ""
+        source = Path(mount.source)
+        if below and source.parts[-len(below.split("/")):] == tuple(below.split("/")):
+            return str(source.parents[len(below.split("/")) - 1])
     for target in sorted(mapping, key=len, reverse=True):
         if value == target or value.startswith(target + "/"):
             return mapping[target] + value[len(target):]

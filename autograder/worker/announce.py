@@ -25,7 +25,8 @@ HEARTBEAT_PATH = "/api/worker/workers/heartbeat"
 @functools.lru_cache(maxsize=1)
 def engine_version() -> str:
     """The engine's result-schema version and the digest of the harness code it mounts."""
-    from autograder.grading import ENGINE_VERSION, harness_digest
+    from autograder.grading import ENGINE_VERSION
+    from autograder.trusted_run import harness_digest
 
     return f"{ENGINE_VERSION}+{harness_digest()[:12]}"
 

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+from autograder import config
 from autograder.sandbox.leftovers import remove_stale_cgroups, remove_stale_folders, remove_stale_scratch
 from autograder.worker.jobs import JOB_FOLDER_PREFIX
 
@@ -20,7 +21,7 @@ def remove_leftovers(settings: Mapping[str, Any]) -> dict[str, int]:
         "scratch folders": remove_stale_scratch(),
         "job folders": remove_stale_folders(Path(settings["run_dir"]) / "jobs", JOB_FOLDER_PREFIX),
     }
-    if settings["sandbox"] == "docker":
+    if config.get("sandbox") == "docker":  # the engine owns the sandbox setting
         from autograder.sandbox.docker import remove_stale_containers
 
         removed["containers"] = remove_stale_containers()

@@ -9,7 +9,6 @@ the engine, post the result (idempotent per submission and attempt).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from autograder import config
 from autograder.worker.bundles import normalize_digest, sha256_file
 from autograder.worker.context import WorkerContext
 from autograder.worker.gpus import GpuLease
@@ -256,14 +256,11 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
                            f"says {sub['sha256'][:12]}: the portal's file store is corrupt")
     assignment_dir = ctx.bundles.assignment_dir(sub["assignment"]["bundle_digest"])
     _check_run_limit(assignment_dir, ctx.settings["max_run_timeout_s"])
-    grade = ctx.grade_function()
-    kwargs: dict[str, Any] = {"sandbox": ctx.settings["sandbox"], "seed": None,
-                              "hardware": ctx.settings["hardware"] or None,  # None: the engine detects
-                              "on_progress": on_progress}
-    if "gpus" in inspect.signature(grade).parameters:
-        kwargs["gpus"] = gpus
     with _visible_gpus(gpus):
-        return _as_dict(grade(assignment_dir, upload, **kwargs))
+        # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
+        result = ctx.engine.grade(assignment_dir, upload, sandbox=config.get("sandbox"), seed=None,
+                                  on_progress=on_progress, gpus=gpus)
+    return _as_dict(result)
 
 
 def _check_run_limit(assignment_dir: Path, max_run_timeout_s: int) -> None:
@@ -339,7 +336,7 @@ def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
     with tarfile.open(package, "r:*") as tar:
         tar.extractall(tree, filter="data")
     package_dir = _find_package_dir(tree, info.get("slug"))
-    report = ctx.gate_function()(package_dir, out_dir=workdir / "out", sandbox=ctx.settings["sandbox"])
+    report = ctx.engine.run_gate(package_dir, out_dir=workdir / "out", sandbox=config.get("sandbox"))
     digest = None
     if report.passed and getattr(report, "bundle_path", None):
         digest = _upload(ctx, "bundles", Path(report.bundle_path), report.bundle_digest, "application/gzip")

@@ -2,6 +2,8 @@
 
 `load_settings()` reads `DLGRADE_<NAME>` from the environment over the defaults and derives
 the few values that depend on others (queues from GPUs, time limits from the longest run).
+The engine's own settings (`DLGRADE_SANDBOX`, `DLGRADE_HARDWARE`, `DLGRADE_CACHE_DIR` for the
+trusted-run cache) are declared in `autograder/config.py` and read there, not here.
 `celery_config(settings)` turns that into the one plain mapping the Celery app is configured
 with. Nothing here imports Celery or the engine.
 """
@@ -31,7 +33,7 @@ def _bool(text: str) -> bool:
 # name: (default, parser, help). Environment: DLGRADE_<NAME upper-cased>.
 DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "broker_url": ("redis://127.0.0.1:6379/0", str, "Redis broker URL (also holds claims, delivery counters, metrics)"),
-    "portal_url": ("http://127.0.0.1:5000", str, "base URL of the portal's worker API"),
+    "portal_url": ("http://127.0.0.1:8000", str, "base URL of the portal's worker API"),
     "worker_token": ("", str, "bearer token and HMAC key for the portal's worker API"),
     "worker_name": (socket.gethostname(), str, "name reported to the portal with every post"),
     "gpus": ((), _int_tuple, "GPU indices this worker owns, e.g. 0,1; empty on a CPU host"),
@@ -40,9 +42,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "concurrency": (0, int, "jobs at once; 0: one per GPU, or cpu_slots on a CPU host"),
     "cpu_slots": (1, int, "jobs at once on a CPU-only worker when concurrency is 0"),
     "run_dir": ("/tmp/dlgrade-worker", str, "GPU lock files and per-job scratch folders"),
-    "cache_dir": (str(Path.home() / ".cache" / "dlgrade" / "bundles"), str, "grader bundles cached by digest"),
-    "sandbox": ("process", str, "sandbox backend passed to the engine: process or docker"),
-    "hardware": ("", str, "hardware class for perf scoring; empty: the engine detects it (GPU name, or cpu)"),
+    "bundle_cache_dir": (str(Path.home() / ".cache" / "dlgrade" / "bundles"), str, "grader bundles cached by digest"),
     "max_run_timeout_s": (1800, int, "the longest resources.run_timeout_s an assignment may declare"),
     "soft_time_limit_s": (0, int, "Celery soft limit of a grading task; 0: 2 * max_run_timeout_s + 300"),
     "time_limit_s": (0, int, "Celery hard limit; 0: soft limit + 120"),
@@ -62,9 +62,6 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "sweep_in_worker": (True, _bool, "run the sweeper loop in every worker's main process (a Redis lock makes it one sweep per interval fleet-wide)"),
     "http_timeout_s": (30.0, float, "timeout of one request to the portal"),
     "metrics_port": (0, int, "serve Prometheus metrics on this port from the worker; 0: off"),
-    "grade_function": ("autograder.grading:grade", str, "engine entry point module:function that grades"),
-    "unpack_function": ("autograder.bundle:unpack", str, "engine entry point that unpacks a grader bundle"),
-    "gate_function": ("autograder.assign:assign", str, "engine entry point that runs the release gate"),
     "keep_workdirs": (False, _bool, "keep per-job scratch folders (debugging)"),
     "similarity_pairs": (200, int, "a similarity report carries the top N pairs overall and the top N of each cell"),
 }

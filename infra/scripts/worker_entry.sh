@@ -16,7 +16,7 @@ cp -r /srv/dlgrade/autograder /srv/dlgrade/grader_images "$code.new/"
 rm -rf "$code"
 mv "$code.new" "$code"
 export PYTHONPATH="$code" TMPDIR="$state/tmp"
-export DLGRADE_RUN_DIR="${DLGRADE_RUN_DIR:-$state/run}" DLGRADE_CACHE_DIR="${DLGRADE_CACHE_DIR:-$state/cache}"
+export DLGRADE_RUN_DIR="${DLGRADE_RUN_DIR:-$state/run}" DLGRADE_BUNDLE_CACHE_DIR="${DLGRADE_BUNDLE_CACHE_DIR:-$state/bundles}" DLGRADE_CACHE_DIR="${DLGRADE_CACHE_DIR:-$state/cache}"
 cd "$code"
 # The grader image must exist on the daemon (built from the same commit on the host:
 # infra/scripts/build_cpu_image.sh); its tag is a hash of this code.

@@ -12,13 +12,14 @@ def image_tree(tmp_path, monkeypatch):
     """A copy of grader_images/ and a small autograder/ package the tag functions read."""
     grader_images = tmp_path / "grader_images"
     shutil.copytree(images.IMAGES_DIR, grader_images)
-    harness = tmp_path / "autograder"
-    (harness / "harness").mkdir(parents=True)
+    harness = tmp_path / "autograder" / "harness"
+    harness.mkdir(parents=True)
+    (harness.parent / "grading.py").write_text("# the engine: never in the image\n")
     (harness / "__init__.py").write_text("")
-    (harness / "harness" / "run.py").write_text("print('run')\n")
-    (harness / "harness" / "pytest.ini").write_text("[pytest]\n")
-    (harness / "harness" / "__pycache__").mkdir()
-    (harness / "harness" / "__pycache__" / "run.cpython-311.pyc").write_bytes(b"junk")
+    (harness / "run.py").write_text("print('run')\n")
+    (harness / "pytest.ini").write_text("[pytest]\n")
+    (harness / "__pycache__").mkdir()
+    (harness / "__pycache__" / "run.cpython-311.pyc").write_bytes(b"junk")
     monkeypatch.setattr(images, "IMAGES_DIR", grader_images)
     monkeypatch.setattr(images, "HARNESS_DIR", harness)
     monkeypatch.setattr(images.harness_files, "__defaults__", (harness,))
@@ -43,9 +44,17 @@ def test_tags_name_their_content(image_tree):
     assert images.image_tag("cpu") != changed
 
 
-def test_non_source_files_and_byte_code_are_left_out(image_tree):
+def test_only_the_harness_goes_in_without_byte_code(image_tree):
     names = sorted(path.name for path in images.harness_files())
     assert names == ["__init__.py", "pytest.ini", "run.py"]
+    changed = images.image_tag("cpu")
+    (image_tree / "autograder" / "grading.py").write_text("# the engine changed\n")
+    assert images.image_tag("cpu") == changed, "an engine change outside the harness keeps the image"
+
+
+def test_the_real_harness_is_all_that_goes_in():
+    files = images.harness_files()
+    assert files and all(path.is_relative_to(images.REPO_ROOT / "autograder" / "harness") for path in files)
 
 
 def test_base_image_choice_changes_the_tag(image_tree, monkeypatch):

@@ -16,7 +16,7 @@ def edit(package, old, new):
 def test_example_loads(example_package):
     assignment = load_assignment(example_package)
     assert [p.name for p in assignment.parts] == ["add", "softmax", "rowsum_perf"]
-    assert assignment.resources.queue == "cpu"
+    assert assignment.resources.gpus == 0
     assert assignment.perf["rowsum_4096"].credit(0.5) == 1.0
     assert assignment.perf["rowsum_4096"].credit(0.05) == 0.0
     assert assignment.tolerances["float32"] == (1.3e-6, 1e-5)

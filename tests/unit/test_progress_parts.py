@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from autograder.grading import _RunWatcher
+from autograder.run_watch import RunWatcher
 from autograder.harness.records import CURRENT_TEST_FILE, RECORDS_FILE
 from autograder.worker.progress import ProgressReporter
 
@@ -17,7 +17,7 @@ def test_watcher_reports_the_part_of_the_running_test(tmp_path):
     (tmp_path / CURRENT_TEST_FILE).write_text(SECRET)
     seen = []
     job = SimpleNamespace(output_dir=tmp_path, cancel=threading.Event())
-    watcher = _RunWatcher(job, seen.append, [SECRET, "public/test_a.py::test_a"], 1, None,
+    watcher = RunWatcher(job, seen.append, [SECRET, "public/test_a.py::test_a"], 1, None,
                           {SECRET: "naive"}.get)
     watcher._report()
     watcher.stop()

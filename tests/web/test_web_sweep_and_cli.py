@@ -67,12 +67,29 @@ def test_tasks_reach_the_real_broker_by_name():
 
 
 def test_broker_down_keeps_the_row_for_the_sweeper(session, app, make_student, make_assignment):
+    """The row is committed before the task is sent, and a failed send loses nothing: another
+    connection (the sweeper's) sees it queued, both while sending and after."""
+    from sqlalchemy.orm import Session
+
     from web_helpers import notebook_bytes
 
-    dead = TaskClient("redis://127.0.0.1:1/0")  # nothing listens there
+    def committed_state(submission_id: int) -> str | None:
+        with Session(session.get_bind()) as other:  # its own connection: sees committed rows only
+            row = other.get(Submission, submission_id)
+            return row.state if row else None
+
+    class DeadBroker(TaskClient):
+        seen_while_sending: list = []
+
+        def send(self, name, args, queue):
+            self.seen_while_sending.append(committed_state(args[0]))
+            return super().send(name, args, queue)
+
+    dead = DeadBroker("redis://127.0.0.1:1/0")  # nothing listens there
     sub = services.submit(session, app.extensions["dlgrade_store"], dead, assignment=make_assignment(),
                           user_id=make_student().id, filename="demo.ipynb", data=notebook_bytes(), default_max_mb=5)
-    assert session.get(Submission, sub.id).state == "queued"  # committed before sending: the sweeper finds it
+    assert dead.seen_while_sending == ["queued"], "the task was sent before the submission was committed"
+    assert committed_state(sub.id) == "queued"  # the sweeper finds it
 
 
 def test_create_demo_loads_complete_packages(session, app, tmp_path, sent):

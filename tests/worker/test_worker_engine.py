@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from worker_helpers import ROOT, wait_for
+from worker_helpers import REAL_APP, ROOT, wait_for
 
 pytestmark = pytest.mark.redis
 
 EXAMPLE = ROOT / "tests" / "example_assignment"
-ENGINE = {"DLGRADE_GRADE_FUNCTION": os.environ.get("DLGRADE_TEST_ENGINE", "autograder.grading:grade"),
-          "DLGRADE_UNPACK_FUNCTION": "autograder.bundle:unpack",
-          "DLGRADE_FAILURE_RETRY_S": "1"}
+ENGINE = {"app": REAL_APP, "DLGRADE_FAILURE_RETRY_S": "1"}
 
 
 def _no_grading_failure(portal) -> None:
@@ -58,8 +56,7 @@ def test_real_engine_grades_right_and_wrong_submissions(workers, portal, produce
     assert portal.submissions[right].state == "graded", portal.submissions[right].failures
     assert r["status"] == "graded" and r["score"] == pytest.approx(r["max_score"])
     assert w["status"] == "graded" and w["score"] < w["max_score"]
-    if "DLGRADE_TEST_ENGINE" not in os.environ:
-        assert any(p.get("total") for p in portal.submissions[right].progress), "per-test progress posted"
+    assert any(p.get("total") for p in portal.submissions[right].progress), "per-test progress posted"
 
 
 def test_real_engine_worker_killed_mid_grade_graded_exactly_once(workers, portal, producer,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import tarfile
 import threading
 import time
 
 import pytest
 
-from worker_helpers import ROOT, sweeper_once, wait_for
+from worker_helpers import REAL_APP, ROOT, sweeper_once, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -75,11 +74,8 @@ def test_gate_then_grading_through_the_real_portal(real_portal, workers, tmp_pat
     session.commit()
     store, tasks = app.extensions["dlgrade_store"], app.extensions["dlgrade_tasks"]
 
-    env = dict(DLGRADE_PORTAL_URL=url, DLGRADE_WORKER_TOKEN=token,
-               DLGRADE_GRADE_FUNCTION=os.environ.get("DLGRADE_TEST_ENGINE", "autograder.grading:grade"),
-               DLGRADE_UNPACK_FUNCTION="autograder.bundle:unpack",
-               DLGRADE_GATE_FUNCTION="autograder.assign:assign", DLGRADE_FAILURE_RETRY_S=1)
-    workers.start("w1", concurrency=1, **env)
+    env = dict(DLGRADE_PORTAL_URL=url, DLGRADE_WORKER_TOKEN=token, DLGRADE_FAILURE_RETRY_S=1)
+    workers.start("w1", concurrency=1, app=REAL_APP, **env)
 
     assignment = services.upload_package(session, store, tasks, course_id=course.id, data=example_package())
     aid = assignment.id
@@ -119,7 +115,7 @@ def test_gate_then_grading_through_the_real_portal(real_portal, workers, tmp_pat
     lost = services.submit(session, store, tasks, assignment=a, user_id=student.id, filename="example.ipynb",
                            data=data, default_max_mb=5)
     workers.redis_server.restart()
-    workers.start("w2", concurrency=1, **env)
+    workers.start("w2", concurrency=1, app=REAL_APP, **env)
     time.sleep(2)
     report = sweeper_once(workers.env(**env), older_than_s=1)
     assert f"[{lost.id}, 1, \"cpu\"]" in report, report

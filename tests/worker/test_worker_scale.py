@@ -77,7 +77,7 @@ def _package(slug: str, toml_extra: str = "") -> bytes:
 def test_gate_runs_uploads_the_bundle_and_the_release_and_reports(workers, portal, redis_server):
     good = portal.add_assignment("good", None, package=_package("good"))
     bad = portal.add_assignment("bad", None, package=_package("bad", "# fail_gate\n"))
-    workers.start("w1", DLGRADE_GATE_FUNCTION="worker_standins:gate")
+    workers.start("w1")
     from celery import Celery
 
     client = Celery("portal", broker=redis_server.url)

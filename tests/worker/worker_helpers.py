@@ -23,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 TOKEN = "test-worker-token"
+STANDIN_APP = "standin_app"  # tests/worker/standin_app.py: the worker around worker_standins.ENGINE
+REAL_APP = "autograder.worker.app"  # the worker around the real engine
 
 
 def free_port() -> int:
@@ -131,7 +133,7 @@ class WorkerProcess:
 
 
 class WorkerFactory:
-    """Starts `celery -A autograder.worker.app worker` subprocesses configured by env."""
+    """Starts `celery -A <app> worker` subprocesses configured by env."""
 
     def __init__(self, tmp_path: Path, redis_server: RedisServer, portal: FakePortal):
         self.tmp_path = tmp_path
@@ -149,9 +151,8 @@ class WorkerFactory:
             "DLGRADE_PORTAL_URL": self.portal.url,
             "DLGRADE_WORKER_TOKEN": TOKEN,
             "DLGRADE_RUN_DIR": str(self.tmp_path / "run"),
-            "DLGRADE_CACHE_DIR": str(self.tmp_path / "cache"),
-            "DLGRADE_GRADE_FUNCTION": "worker_standins:grade",
-            "DLGRADE_UNPACK_FUNCTION": "worker_standins:unpack",
+            "DLGRADE_BUNDLE_CACHE_DIR": str(self.tmp_path / "cache"),
+            "DLGRADE_CACHE_DIR": str(self.tmp_path / "engine-cache"),
             "DLGRADE_HEARTBEAT_S": "1",
             "DLGRADE_MAX_RUN_TIMEOUT_S": "150",
             "DLGRADE_SOFT_TIME_LIMIT_S": "240",
@@ -165,8 +166,10 @@ class WorkerFactory:
         return env
 
     def start(self, name: str = "w1", concurrency: int = 1, wait: bool = True,
-              **env_overrides) -> WorkerProcess:
-        cmd = [sys.executable, "-m", "celery", "-A", "autograder.worker.app", "worker",
+              app: str = STANDIN_APP, **env_overrides) -> WorkerProcess:
+        """A worker process of Celery app `app`: the stand-in engine's by default,
+        `REAL_APP` for the real engine."""
+        cmd = [sys.executable, "-m", "celery", "-A", app, "worker",
                "-n", f"{name}@%h", "-P", "prefork", "-c", str(concurrency), "-l", "info",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
         w = WorkerProcess(name, cmd, self.env(**env_overrides), self.tmp_path / f"{name}.log")

@@ -1,6 +1,6 @@
-"""Stand-ins for the engine's entry points, injected through DLGRADE_GRADE_FUNCTION /
-DLGRADE_UNPACK_FUNCTION, for tests that need a fast or misbehaving grader (the 200-job run,
-a grader that kills its worker). The upload is a JSON object saying how to behave:
+"""Stand-ins for the engine's entry points, handed to the worker's Celery app as `ENGINE`
+(tests/worker/standin_app.py), for tests that need a fast or misbehaving grader (the 200-job
+run, a grader that kills its worker). The upload is a JSON object saying how to behave:
 
     {"sid": 7, "sleep": 0.05, "burn": 0.2, "kill": "once" | "always", "raise": "message"}
 
@@ -17,6 +17,8 @@ import signal
 import tarfile
 import time
 from pathlib import Path
+
+from autograder.worker.engine import Engine
 
 
 class _Result:
@@ -44,7 +46,7 @@ def _burn(seconds: float) -> None:
 
 
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", seed=None,
-          hardware=None, on_progress=None):
+          on_progress=None, gpus: tuple[int, ...] = ()):
     spec = json.loads(Path(submission).read_text())
     sid = spec["sid"]
     started = time.monotonic()
@@ -126,9 +128,4 @@ def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
                        hashlib.sha256(release).hexdigest())
 
 
-def engine_without_progress(assignment_dir, submission, *, on_progress=None, **kwargs):
-    """The real engine with the progress hook left out (to run the worker's engine tests
-    while the engine's on_progress path is broken: set DLGRADE_TEST_ENGINE to this)."""
-    from autograder.grading import grade as real_grade
-
-    return real_grade(assignment_dir, submission, **kwargs)
+ENGINE = Engine(grade=grade, run_gate=gate, unpack=unpack)

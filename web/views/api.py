@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import re
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
-from .. import accounts, counting, grading, gradebook, operations, services, store
+from .. import accounts, counting, grading, gradebook, operations, queries, services, store
 from ..db import db, utcnow
-from ..models import STAFF_ROLES, Assignment, Course, Membership, Submission
+from ..models import STAFF_ROLES, Assignment, Submission
 from ..roster import RosterError, import_roster
 from ..security import hash_password, issue_token, login_required
 from ..tasks import client as task_client
-from .common import assignment_for, course_for, parse_when, submission_for
-from .submissions import result_for_viewer
+from .common import assignment_for, course_for, parse_when, submission_for, submit_from_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 SPEC: list[dict] = []
@@ -76,8 +74,7 @@ def submission_json(sub: Submission, staff: bool) -> dict:
 
 @route("/me", "GET", "The current user and their courses")
 def me():
-    courses = db.session.execute(sa.select(Course, Membership.role).join(Membership)
-                                 .where(Membership.user_id == g.user.id)).all()
+    courses = queries.courses_of(db.session, g.user.id)
     return jsonify(id=g.user.id, email=g.user.email, name=g.user.name,
                    courses=[{"id": c.id, "slug": c.slug, "title": c.title, "role": r} for c, r in courses])
 
@@ -89,9 +86,7 @@ def course(course_id: int):
     data = {"id": c.id, "slug": c.slug, "title": c.title, "role": role,
             "assignments": [assignment_json(a, role) for a in visible]}
     if role == "student":
-        from .courses import student_overview
-
-        lines, left, _ = student_overview(c, g.user.id)
+        lines, left, _ = queries.student_overview(db.session, c, g.user.id)
         data.update(late_days=c.late_days, late_days_left=left,
                     grades=[{"assignment_id": l.assignment.id, "score": l.score, "days_late": l.days_late,
                              "late_days_used": l.late_days_used, "penalty": l.penalty} for l in lines])
@@ -128,9 +123,7 @@ def roster(course_id: int):
 @route("/courses/<int:course_id>/queue", "GET", "Submissions waiting, running or failed", roles="ta, instructor")
 def queue(course_id: int):
     c, _ = course_for(course_id, *STAFF_ROLES)
-    subs = db.session.scalars(sa.select(Submission).join(Assignment).where(
-        Assignment.course_id == c.id, Submission.state.in_(("received", "queued", "running", "error")))
-        .order_by(Submission.queued_at, Submission.id).limit(500)).all()
+    subs = [sub for sub, _email, _slug in queries.course_queue(db.session, c.id)]
     return jsonify(queue=[submission_json(s, True) for s in subs])
 
 
@@ -194,19 +187,15 @@ def release(assignment_id: int):
        roles="ta, instructor")
 def regrade_all(assignment_id: int):
     a, _ = assignment_for(assignment_id, *STAFF_ROLES)
-    subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == a.id,
-                                                          Submission.state != "rejected").order_by(Submission.id)).all()
-    services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
+    subs = queries.regradable_submissions(db.session, a.id)
+    services.regrade(db.session, task_client(), subs, by_user_id=g.user.id, reason="regrade all")
     return jsonify(regraded=[s.id for s in subs])
 
 
 @route("/assignments/<int:assignment_id>/submissions", "GET", "Submissions: a student's own, or all for staff")
 def list_submissions(assignment_id: int):
     a, role = assignment_for(assignment_id)
-    query = sa.select(Submission).where(Submission.assignment_id == a.id).order_by(Submission.id.desc())
-    if role not in STAFF_ROLES:
-        query = query.where(Submission.user_id == g.user.id)
-    subs = db.session.scalars(query.limit(1000)).all()
+    subs = queries.assignment_submissions(db.session, a.id, user_id=None if role in STAFF_ROLES else g.user.id)
     return jsonify(submissions=[submission_json(s, role in STAFF_ROLES) for s in subs])
 
 
@@ -214,10 +203,8 @@ def list_submissions(assignment_id: int):
        roles="student", body="multipart: notebook")
 def create_submission(assignment_id: int):
     a, _ = assignment_for(assignment_id, "student")
-    from .assignments import _submit_from_request
-
     try:
-        sub = _submit_from_request(a)
+        sub = submit_from_request(a)
     except services.Refused as exc:
         return _error(exc)
     return jsonify(submission_json(sub, False)), 201
@@ -232,7 +219,7 @@ def submission(submission_id: int):
 @route("/submissions/<int:submission_id>/result", "GET", "The result under the release policy (full for staff)")
 def result(submission_id: int):
     sub, staff = submission_for(submission_id)
-    return jsonify(submission_id=sub.id, attempt=sub.attempt, state=sub.state, result=result_for_viewer(sub, staff))
+    return jsonify(submission_id=sub.id, attempt=sub.attempt, state=sub.state, result=queries.result_for_viewer(sub, staff, utcnow()))
 
 
 @route("/submissions/<int:submission_id>/logs", "GET", "Every attempt with its bundle, worker, failures and result",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import counting, operations, services, store
+from .. import counting, operations, queries, services, store
 from ..db import db, utcnow
-from ..models import STAFF_ROLES, Submission, User
+from ..models import STAFF_ROLES
 from ..security import login_required
 from ..tasks import client as task_client
-from .common import assignment_for, max_upload_bytes, parse_when
+from .common import assignment_for, max_upload_bytes, parse_when, submit_from_request
 
 bp = Blueprint("assignments", __name__)
 
@@ -21,9 +20,7 @@ def show(assignment_id: int):
     assignment, role = assignment_for(assignment_id)
     now = utcnow()
     if role == "student":
-        from .courses import student_overview
-
-        lines, left, by_assignment = student_overview(assignment.course, g.user.id)
+        lines, left, by_assignment = queries.student_overview(db.session, assignment.course, g.user.id)
         line = next(l for l in lines if l.assignment.id == assignment.id)
         history = sorted(by_assignment.get(assignment.id, []), key=lambda s: s.id, reverse=True)
         return render_template("assignment_student.html", assignment=assignment, history=history, line=line,
@@ -31,9 +28,7 @@ def show(assignment_id: int):
                                can_mark_final=lambda sub: counting.can_mark_final(assignment, sub, now),
                                counting_label=counting.POLICY_LABELS[assignment.counting_policy],
                                max_mb=max_upload_bytes(assignment) / 1024 / 1024)
-    subs = db.session.execute(
-        sa.select(Submission, User.email).join(User, User.id == Submission.user_id)
-        .where(Submission.assignment_id == assignment.id).order_by(Submission.id.desc()).limit(500)).all()
+    subs = queries.assignment_submissions_with_email(db.session, assignment.id)
     gate_waiting = (operations.waiting_message(db.session, assignment.queue, now,
                                                current_app.config["WORKER_OFFLINE_AFTER_S"])
                     if assignment.gate_passed is None else None)
@@ -55,24 +50,12 @@ def release_zip(assignment_id: int):
                              "ETag": f'"{digest}"', "X-Release-Sha256": digest})
 
 
-def _submit_from_request(assignment):
-    limit = max_upload_bytes(assignment)
-    if request.content_length is not None and request.content_length > limit + 65536:
-        abort(413, description=f"The upload is larger than this assignment's limit of {limit / 1e6:.1f} MB.")
-    upload = request.files.get("notebook")
-    if upload is None or not upload.filename:
-        raise services.Refused("Choose your notebook (.ipynb) to upload.")
-    data = upload.stream.read(limit + 1)
-    return services.submit(db.session, store(), task_client(), assignment=assignment, user_id=g.user.id,
-                           filename=upload.filename, data=data, default_max_mb=current_app.config["MAX_UPLOAD_MB"])
-
-
 @bp.post("/assignments/<int:assignment_id>/submit")
 @login_required
 def submit(assignment_id: int):
     assignment, role = assignment_for(assignment_id, "student")
     try:
-        sub = _submit_from_request(assignment)
+        sub = submit_from_request(assignment)
     except services.Refused as exc:
         if exc.status in (413, 429):
             abort(exc.status, description=str(exc))
@@ -130,11 +113,10 @@ def release(assignment_id: int):
 @login_required
 def regrade_all(assignment_id: int):
     assignment, role = assignment_for(assignment_id, *STAFF_ROLES)
-    subs = db.session.scalars(sa.select(Submission).where(Submission.assignment_id == assignment.id,
-                                                          Submission.state != "rejected").order_by(Submission.id)).all()
+    subs = queries.regradable_submissions(db.session, assignment.id)
     if request.form.get("confirm") != str(len(subs)):  # a bulk action asks first, naming what it does
         return render_template("confirm_regrade.html", assignment=assignment, count=len(subs), user=g.user,
                                role=role)
-    services.regrade(db.session, task_client(), list(subs), by_user_id=g.user.id, reason="regrade all")
+    services.regrade(db.session, task_client(), subs, by_user_id=g.user.id, reason="regrade all")
     flash(f"{len(subs)} submissions queued for regrading.")
     return redirect(url_for("assignments.show", assignment_id=assignment.id), 303)

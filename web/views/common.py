@@ -1,16 +1,19 @@
-"""Loading rows for the current user: every object lookup goes through here, so every route
-checks ownership the same way (outsiders get 404, never a hint that the object exists)."""
+"""Loading rows for the current user (every object lookup goes through here, so every route
+checks ownership the same way: outsiders get 404, never a hint that the object exists), and
+the request parsing two blueprints share (a date field, a notebook upload)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, current_app, g
+from flask import abort, current_app, g, request
 from sqlalchemy.orm import joinedload
 
+from .. import services, store
 from ..db import db
 from ..models import STAFF_ROLES, Assignment, Course, Submission
 from ..security import role_in
+from ..tasks import client as task_client
 
 
 def course_for(course_id: int, *roles: str) -> tuple[Course, str]:
@@ -63,3 +66,16 @@ def parse_when(value: str | None) -> dt.datetime | None:
 
 def max_upload_bytes(assignment: Assignment) -> int:
     return int((assignment.max_upload_mb or current_app.config["MAX_UPLOAD_MB"]) * 1024 * 1024)
+
+
+def submit_from_request(assignment: Assignment) -> Submission:
+    """The upload in this request's multipart field `notebook`, submitted (services.submit)."""
+    limit = max_upload_bytes(assignment)
+    if request.content_length is not None and request.content_length > limit + 65536:
+        abort(413, description=f"The upload is larger than this assignment's limit of {limit / 1e6:.1f} MB.")
+    upload = request.files.get("notebook")
+    if upload is None or not upload.filename:
+        raise services.Refused("Choose your notebook (.ipynb) to upload.")
+    data = upload.stream.read(limit + 1)
+    return services.submit(db.session, store(), task_client(), assignment=assignment, user_id=g.user.id,
+                           filename=upload.filename, data=data, default_max_mb=current_app.config["MAX_UPLOAD_MB"])

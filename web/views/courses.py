@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import grading, operations, services, store
+from .. import operations, queries, services, store
 from ..db import db, utcnow
-from ..models import STAFF_ROLES, Assignment, Membership, Submission, User
+from ..models import STAFF_ROLES
 from ..roster import RosterError, import_roster
 from ..security import hash_password, login_required
 from ..tasks import client as task_client
@@ -16,29 +15,16 @@ from .common import course_for
 bp = Blueprint("courses", __name__)
 
 
-def student_overview(course, user_id: int):
-    assignments = [a for a in course.assignments if a.released]
-    subs = db.session.scalars(sa.select(Submission).where(
-        Submission.user_id == user_id, Submission.assignment_id.in_([a.id for a in assignments]))).all()
-    by_assignment: dict[int, list[Submission]] = {}
-    for sub in subs:
-        by_assignment.setdefault(sub.assignment_id, []).append(sub)
-    lines = grading.grade_lines(course, assignments, by_assignment)
-    return lines, grading.late_days_left(course, lines), by_assignment
-
-
 @bp.get("/courses/<int:course_id>")
 @login_required
 def show(course_id: int):
     course, role = course_for(course_id)
     if role == "student":
-        lines, left, by_assignment = student_overview(course, g.user.id)
+        lines, left, by_assignment = queries.student_overview(db.session, course, g.user.id)
         latest = {aid: max(subs, key=lambda s: s.id) for aid, subs in by_assignment.items()}
         return render_template("course_student.html", course=course, lines=lines, late_days_left=left,
                                latest=latest, now=utcnow(), user=g.user, role=role)
-    counts = dict(db.session.execute(
-        sa.select(Submission.assignment_id, sa.func.count()).join(Assignment)
-        .where(Assignment.course_id == course.id).group_by(Submission.assignment_id)).all())
+    counts = queries.submission_counts(db.session, course.id)
     now, offline_after_s = utcnow(), current_app.config["WORKER_OFFLINE_AFTER_S"]
     gate_waiting = {a.id: operations.waiting_message(db.session, a.queue, now, offline_after_s)
                     for a in course.assignments if a.gate_passed is None}
@@ -82,6 +68,5 @@ def roster(course_id: int):
 @login_required
 def members(course_id: int):
     course, role = course_for(course_id, *STAFF_ROLES)
-    rows = db.session.execute(sa.select(User, Membership).join(Membership)
-                              .where(Membership.course_id == course.id).order_by(Membership.role, User.email)).all()
+    rows = queries.course_members(db.session, course.id)
     return render_template("members.html", course=course, rows=rows, user=g.user, role=role)

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from .. import charts, counting, grading, results, services, store
+from .. import charts, counting, grading, queries, results, services, store
 from ..db import db, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
@@ -15,22 +15,11 @@ from .common import submission_for
 bp = Blueprint("submissions", __name__)
 
 
-def result_for_viewer(sub, staff: bool):
-    current = next((r for r in sub.grades if r.attempt == sub.attempt), None)
-    if current is None or current.result is None:
-        return None
-    if staff:
-        return current.result
-    assignment = sub.assignment
-    passed = assignment.deadline is None or utcnow() >= assignment.deadline
-    return grading.student_view(current.result, deadline_passed=passed, parts_policy=grading.parts_policy(assignment))
-
-
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def show(submission_id: int):
     sub, staff = submission_for(submission_id)
-    result = result_for_viewer(sub, staff)
+    result = queries.result_for_viewer(sub, staff, utcnow())
     status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
                                     offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
@@ -42,9 +31,7 @@ def show(submission_id: int):
 
 def _counting_line(sub) -> grading.GradeLine:
     """The owner's grade line for this submission's assignment: which submission counts, and why."""
-    from .courses import student_overview
-
-    lines, _, _ = student_overview(sub.assignment.course, sub.user_id)
+    lines, _, _ = queries.student_overview(db.session, sub.assignment.course, sub.user_id)
     return next((l for l in lines if l.assignment.id == sub.assignment_id),
                 grading.GradeLine(sub.assignment, None, None, 0, 0, 0.0, None, "This assignment is not released."))
 

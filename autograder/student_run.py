@@ -1,0 +1,173 @@
+"""The student run and its policy: resumed past a test that hangs or kills the run (the
+tests of the troubled part go last), within a total budget and a restart count; perf tests
+whose measurements spread too widely are measured again; every test that could not finish
+gets a verdict in words a student can act on."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+from autograder import config, run_log
+from autograder.cells import write_cells
+from autograder.notebook import MODULE_FILENAME, Converted
+from autograder.package import Assignment
+from autograder.records_io import RunRecords
+from autograder.runaway import RepeatedDeath, cell_names
+from autograder.sandbox import Mount, SandboxOutcome
+from autograder.sandbox_runs import (ModuleUnderTest, ProgressCallback, RunRequest, SandboxRunner, describe_end,
+                                     ended_cleanly)
+from autograder.trusted_run import TrustedRun
+
+
+class StudentRecords(RunRecords):
+    """Student records gathered over several runs, each test's arrays in its own folder."""
+
+    def __init__(self, merged: RunRecords, roots: dict[str, Path]):
+        super().__init__(merged.tests, merged.order, merged.problems, None, merged.root)
+        self.roots = roots
+
+    def for_test(self, nodeid: str) -> RunRecords:
+        return RunRecords(self.tests, self.order, self.problems, None, self.roots.get(nodeid, self.root))
+
+
+@dataclasses.dataclass
+class StudentRun:
+    records: StudentRecords
+    crashes: dict[str, tuple[str, str]]  # nodeid -> (status, message) for tests that could not finish
+    restarts: int
+    wall_s: float  # sandbox time summed over the runs
+    out_dirs: list[Path]  # every student run's output folder, in run order (their cell logs)
+    log: list[dict]  # one run_log entry per run, for staff
+    deaths: RepeatedDeath  # how the runs died (runaway.py)
+
+
+def module_under_test(submission: Path, converted: Converted | None, work: Path, assignment: Assignment,
+                      with_reference_solution: bool) -> ModuleUnderTest:
+    """What the student run imports: the converted upload (or a package folder, in the gate)."""
+    if converted is None:
+        mount, target = Mount(submission.resolve(), "/grader/submission"), "/grader/submission"
+    else:
+        folder = work / "submission"
+        folder.mkdir()
+        if converted.cells:  # a notebook: one file per cell, run one by one
+            module_file = write_cells(folder, converted.cells).name
+        else:
+            module_file = MODULE_FILENAME
+            (folder / module_file).write_text(converted.source, encoding="utf-8")
+        mount, target = Mount(folder, "/grader/submission"), f"/grader/submission/{module_file}"
+    if not with_reference_solution:
+        return ModuleUnderTest(mount, target)
+    # A copy in a folder of its own: every backend can mount the folder as it is.
+    mutant_dir = work / "mutant"
+    shutil.copytree(assignment.reference_dir, mutant_dir / "reference_solution",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    mutant_dir.chmod(0o755)
+    return ModuleUnderTest(mount, target, (Mount(mutant_dir, "/grader/mutant"),), ("/grader/mutant",))
+
+
+def student_run(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun, nodeids: list[str],
+                on_progress: ProgressCallback | None, *, student_lines: dict[int, str] | None = None) -> StudentRun:
+    """`student_lines` (module line -> cell) lets a repeated death name the cell it happened in."""
+    run_timeout_s = runner.setup.assignment.resources.run_timeout_s
+    merged = RunRecords.at(runner.setup.work)
+    roots: dict[str, Path] = {}
+    crashes: dict[str, tuple[str, str]] = {}
+    remaining = list(nodeids)
+    restarts = 0
+    wall_total = 0.0
+    out_dirs: list[Path] = []
+    log: list[dict] = []
+    deaths = RepeatedDeath(cell_names(student_lines))
+    budget_end = time.monotonic() + run_timeout_s * 1.5 + 30
+    while remaining:
+        wall = min(run_timeout_s, trusted.expected_time(remaining) + 30, max(budget_end - time.monotonic(), 1))
+        job, outcome, records = runner.run(RunRequest(module, "student", remaining, wall), on_progress=on_progress,
+                                           progress_names=nodeids, done_before=len(merged.tests),
+                                           hang_limit_of=trusted.timeout_of, part_of=trusted.part_of)
+        wall_total += outcome.wall_s
+        out_dirs.append(job.output_dir)
+        log.append(run_log.entry(outcome, tests=len(remaining), ended=describe_end(outcome)))
+        merged.problems += records.problems
+        for nodeid in remaining:
+            if nodeid in records.tests:
+                merged.tests[nodeid] = records.tests[nodeid]
+                merged.order.append(nodeid)
+                roots[nodeid] = records.root
+        left = [nodeid for nodeid in remaining if nodeid not in records.tests]
+        if not left:
+            break
+        if ended_cleanly(outcome) and records.finished:
+            for nodeid in left:
+                crashes[nodeid] = ("error", "this test did not run; the run ended without it "
+                                            "(did your code call pytest.exit or remove tests?)")
+            break
+        culprit = records.current_test if records.current_test in left else left[0]
+        crashes[culprit] = crash_verdict(outcome, trusted.timeout_of(culprit))
+        if deaths.record(outcome, trusted.part_of(culprit)):  # runaway.py: not a third time
+            for nodeid in left:
+                crashes.setdefault(nodeid, ("error", deaths.not_run_message()))
+            break
+        # Tests of the part that just hung or crashed go last: the others get their turn first.
+        troubled = trusted.part_of(culprit)
+        remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
+                           key=lambda nodeid: trusted.part_of(nodeid) == troubled)
+        restarts += 1
+        if restarts > int(config.get("max_restarts")) or time.monotonic() > budget_end - 5:
+            for nodeid in remaining:
+                crashes[nodeid] = ("error", "not run: the grading run kept ending early "
+                                            f"({describe_end(outcome)}) and the retries ran out")
+            break
+    out_dirs += _remeasure_noisy_perf(runner, module, trusted, merged, roots)
+    return StudentRun(StudentRecords(merged, roots), crashes, restarts, wall_total, out_dirs, log, deaths)
+
+
+def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun,
+                          merged: RunRecords, roots: dict[str, Path]) -> list[Path]:
+    """Measure noisy perf tests again; returns the runs' output folders."""
+    assignment = runner.setup.assignment
+    out_dirs = []
+    for _ in range(int(config.get("perf_remeasure"))):
+        noisy = [nodeid for nodeid, record in merged.tests.items()
+                 if _perf_spread_too_wide(record, assignment.perf, RunRecords.at(roots[nodeid]))]
+        if not noisy:
+            break
+        wall = min(assignment.resources.run_timeout_s, trusted.expected_time(noisy) + 30)
+        job, _, records = runner.run(RunRequest(module, "student", noisy, wall))
+        out_dirs.append(job.output_dir)
+        for nodeid in noisy:
+            fresh = records.tests.get(nodeid)
+            if fresh and _spread(fresh, records) < _spread(merged.tests[nodeid], RunRecords.at(roots[nodeid])):
+                merged.tests[nodeid] = fresh
+                roots[nodeid] = records.root
+    return out_dirs
+
+
+def _perf_spread_too_wide(record: dict, specs: dict, records: RunRecords) -> bool:
+    for check in record.get("checks", []):
+        spec = specs.get(check.get("name"))
+        if check.get("kind") == "perf" and spec is not None and _spread(record, records) > spec.max_spread:
+            return True
+    return False
+
+
+def _spread(record: dict, records: RunRecords) -> float:
+    for check in record.get("checks", []):
+        if check.get("kind") == "perf":
+            try:
+                return float(records.load_value(check.get("value"))["spread"])
+            except Exception:  # noqa: BLE001 - a malformed measurement is simply not better
+                return float("inf")
+    return float("inf")
+
+
+def crash_verdict(outcome: SandboxOutcome, timeout_s: float) -> tuple[str, str]:
+    if outcome.timed_out:
+        return "timeout", (f"ran past its time limit ({timeout_s:g} s) and had to be stopped from outside; "
+                           "look for an infinite loop or a blocking call")
+    if outcome.out_of_memory:
+        return "error", ("ran out of memory (the run's limit is the assignment's memory_mb); "
+                         "look for a huge allocation")
+    return "error", f"the grading run died during this test ({describe_end(outcome)}); other tests still count"
