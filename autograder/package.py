@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.errors import PackageError
+from autograder.worker.queues import queue_for_gpus
 
 SCHEMA_VERSION = 1
 VISIBILITIES = ("visible", "after_deadline", "hidden")
@@ -195,6 +196,7 @@ class Assignment:
             "parts": [dataclasses.asdict(part) for part in self.parts],
             "points": sum(part.points for part in self.parts),
             "resources": dataclasses.asdict(self.resources),
+            "queue": queue_for_gpus(self.resources.gpus),  # the one queue rule (worker/queues.py)
             "limits": {"max_upload_mb": self.max_upload_bytes / 2**20, "max_output_mb": self.max_output_bytes / 2**20},
         }
 

@@ -16,6 +16,7 @@ import tarfile
 MAX_MEMBERS = 5000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_QUEUE = re.compile(r"cpu|gpu|gpu-[0-9]{1,3}")  # names the workers consume (CONTRACT.md)
 
 
 class PackageError(ValueError):
@@ -59,7 +60,7 @@ class GatedAssignment:
     solution_ids: list[str]
     max_score: float
     max_upload_mb: float | None
-    gpus: int
+    queue: str  # the engine's queue rule, applied by the gate
 
 
 def gated_assignment(report: dict, slug: str) -> GatedAssignment:
@@ -88,10 +89,13 @@ def gated_assignment(report: dict, slug: str) -> GatedAssignment:
     solution_ids = meta.get("solution_ids")
     if not isinstance(solution_ids, list) or not all(isinstance(one, str) for one in solution_ids):
         raise ValueError("the gate report's assignment has no solution_ids")
-    limits, resources = meta.get("limits") or {}, meta.get("resources") or {}
+    limits = meta.get("limits") or {}
+    queue = meta.get("queue")
+    if not isinstance(queue, str) or not _QUEUE.fullmatch(queue):
+        raise ValueError(f"the gate report's assignment names no valid queue: {queue!r}")
     upload_mb = limits.get("max_upload_mb")
     return GatedAssignment(
         release_digest=digest, title=str(meta.get("title") or slug), summary=str(meta.get("summary") or ""),
         parts=parts, solution_ids=solution_ids, max_score=sum(part["points"] for part in parts),
         max_upload_mb=float(upload_mb) if isinstance(upload_mb, (int, float)) else None,
-        gpus=int(resources.get("gpus") or 0))
+        queue=queue)

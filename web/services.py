@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from . import operations, packages
 from .db import utcnow
-from .models import ACTIVE_STATES, Assignment, GradeRun, Submission
+from .models import Assignment, GradeRun, Submission
 from .notebooks import UploadRejected, validate_upload
 from .storage import FileStore
-from .tasks import GATE_TASK, GRADE_TASK, TaskClient, queue_for_gpus
+from .tasks import GATE_TASK, GRADE_TASK, TaskClient
 
 
 class Refused(ValueError):
@@ -93,7 +93,7 @@ def record_gate(session: Session, store: FileStore, *, assignment_id: int, attem
         assignment.title, assignment.summary = gated.title, gated.summary
         assignment.parts, assignment.solution_ids = gated.parts, gated.solution_ids
         assignment.max_score, assignment.max_upload_mb = gated.max_score, gated.max_upload_mb
-        assignment.queue = queue_for_gpus(gated.gpus)
+        assignment.queue = gated.queue
         if not assignment.released:
             assignment.state = "ready"
             if assignment.release_on_pass:

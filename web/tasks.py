@@ -14,16 +14,6 @@ GRADE_TASK = "dlgrade.grade_submission"
 GATE_TASK = "dlgrade.run_gate"
 
 
-def queue_for_gpus(gpus: int) -> str:
-    """The queue of an assignment needing `gpus` GPUs. The portal may not import the worker, so
-    this copies autograder/worker/queues.py's rule; tests/worker/test_worker_units.py pins the
-    two together."""
-    if gpus <= 0:
-        return "cpu"
-    if gpus == 1:
-        return "gpu"
-    return f"gpu-{gpus}"
-
 
 class TaskClient:
     def __init__(self, broker_url: str, prefix: str = "", enabled: bool = True):

@@ -1,10 +1,6 @@
-"""Which queue a job goes to: the one rule the portal and the workers both follow.
-
-The portal must not import the worker, so it carries its own copy of `queue_for_gpus`
-(web/tasks.py), pinned to this one by tests/worker/test_worker_units.py: 0 GPUs → `cpu`,
-1 → `gpu`, N → `gpu-N`. (Once the gate's report carries the parsed assignment, the portal can
-store the queue from it and drop its copy.)
-"""
+"""Which queue a job goes to: the one rule the portal and the workers both follow
+(0 GPUs → `cpu`, 1 → `gpu`, N → `gpu-N`). The portal imports no engine code: a passed gate's
+report names the assignment's queue (package.py `portal_metadata`), and the portal stores it."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import hmac
 import json
 import base64
 import multiprocessing
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +22,20 @@ import worker_standins
 from worker_helpers import TOKEN
 
 
-def test_queue_rule_matches_the_portals_copy():
-    from web.tasks import queue_for_gpus as portal_rule
+def test_queue_rule_round_trips_and_reaches_the_portal_through_the_gate_report(tmp_path):
+    from autograder.package import load_assignment
+    from web.packages import gated_assignment
 
     for n in range(0, 9):
-        assert queue_for_gpus(n) == portal_rule(n)
         assert gpus_for_queue(queue_for_gpus(n)) == n
+    example = load_assignment(Path(__file__).resolve().parents[1] / "example_assignment")
+    report = {"release_digest": "0" * 64, "assignment": {**example.portal_metadata(), "solution_ids": ["q1"]}}
+    for gpus, queue in ((0, "cpu"), (1, "gpu"), (4, "gpu-4")):
+        report["assignment"]["queue"] = queue_for_gpus(gpus)
+        assert gated_assignment(report, example.slug).queue == queue
+    report["assignment"]["queue"] = "gpu;rm"
+    with pytest.raises(ValueError, match="queue"):
+        gated_assignment(report, example.slug)
     assert queues_for_gpus(0) == ("cpu",)
     assert queues_for_gpus(2) == ("gpu", "gpu-2")
 
