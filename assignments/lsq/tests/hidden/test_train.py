@@ -3,6 +3,7 @@ once per test and checked several ways."""
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 
@@ -76,7 +77,7 @@ def watched_run(impl, **kwargs):
         lrs.append(float(optimizer.param_groups[0]["lr"]))
 
     hooks = [torch.nn.modules.module.register_module_forward_pre_hook(on_forward),
-             torch.optim.optimizer.register_optimizer_step_pre_hook(on_step)]
+             register_optimizer_step_pre_hook(on_step)]
     try:
         model, accuracy = impl.train_qat(**kwargs)
     finally:
