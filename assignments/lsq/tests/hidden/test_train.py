@@ -23,7 +23,7 @@ def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     if w_bits is not None:
         check.bound("most_distinct_weight_values", helpers.distinct_weight_values(model), upper=2 ** w_bits,
                     hint=f"a {w_bits}-bit weight takes at most {2 ** w_bits} distinct values")
-    check.exact("returned_in_eval_mode", not model.training, hint="return the model in eval mode")
+    check.exact("training_flag_of_returned_model", model.training, hint="return the model in eval mode")
 
 
 @pytest.mark.weight(3)
