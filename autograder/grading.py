@@ -47,12 +47,14 @@ ProgressCallback = Callable[[dict], None]
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "process", seed: int | None = None,
           hardware: str | None = None, on_progress: ProgressCallback | None = None,
           only_parts: tuple[str, ...] | None = None, with_reference_solution: bool = False,
-          gpus: tuple[int, ...] = ()) -> GradeResult:
+          gpus: tuple[int, ...] = (), on_records: Callable[[RunRecords, RunRecords], None] | None = None
+          ) -> GradeResult:
     """Grade `submission` (.ipynb, .py, or a package folder) against the assignment.
 
     `only_parts` restricts grading to those parts' tests (the gate's mutant runs);
     `with_reference_solution` makes the reference importable as `reference_solution` (mutants
-    only: never for student work). Never raises for a bad submission; raises `GradingError`
+    only: never for student work). `on_records(trusted, student)` sees both runs' records before
+    their folders are removed (the gate's weak-check analysis). Never raises for a bad submission; raises `GradingError`
     only when grading itself failed.
     """
     started = time.monotonic()
@@ -91,6 +93,8 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             submission, converted, nodeids, on_progress, with_reference_solution)
         student_s = time.monotonic() - student_started
         _score(result, assignment, trusted, student, crashes, scan, nodeids, hardware, student_wall)
+        if on_records:
+            on_records(trusted, student)
         result.run.update({
             "restarts": restarts,
             "trusted_cached": cached,

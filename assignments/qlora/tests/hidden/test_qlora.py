@@ -99,7 +99,7 @@ def test_inject_all_linear_layers(impl, rng, check, quantize):
     before = model(tokens).detach()
     returned = impl.inject_lora(model, impl.LORA_TARGETS, r=4, alpha=8, quantize=quantize)
     kind = impl.QLoRALinear if quantize else impl.LoRALinear
-    check.exact("returned_object", "the model passed in" if returned is model else type(returned).__name__,
+    check.exact("adapters_in_returned_model", sum(isinstance(m, kind) for m in returned.modules()),
                 hint="inject_lora changes the model in place and returns it")
     check.exact("adapters", sum(isinstance(m, kind) for m in model.modules()),
                 hint="wrap every nn.Linear whose attribute name is in target_modules (not lm_head)")
