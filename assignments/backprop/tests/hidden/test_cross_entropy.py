@@ -134,3 +134,8 @@ def test_confident_and_correct_rows(impl, rng, check):
     logits[torch.arange(20), target] += 30
     loss, grad = run(impl, rng, logits, target)
     check_loss(check, loss, grad)
+    # The same rows with their targets only +3 above the rest: an ordinary loss and gradient.
+    logits[torch.arange(20), target] -= 27
+    loss, grad = run(impl, rng, logits, target)
+    check("ordinary_loss", loss)
+    check("ordinary_grad_logits", grad)

@@ -95,6 +95,8 @@ def test_p_one_drops_everything(impl, rng, check):
     x, out, _ = run(impl, rng, x, 1.0, training=True)
     check("output", out, hint="p = 1 returns zeros (no NaN)")
     check("grad_x", x.grad, hint="p = 1: the gradient is zero everywhere (no NaN)")
+    x, out, _ = run(impl, rng, x.detach(), 1.0, training=False)
+    check("eval_output", out, hint="with training=False dropout returns x unchanged, whatever p")
 
 
 @pytest.mark.weight(2)

@@ -140,6 +140,8 @@ def test_empty_batch(impl, rng, check):
     bias = torch.randn(5, generator=rng)
     out, leaves, _ = run_linear(impl, rng, x, weight, bias)
     check_linear(check, out, leaves)
+    one_row, _, _ = run_linear(impl, rng, torch.randn(1, 8, generator=rng), weight, bias)
+    check("one_row_output", one_row, hint="the same layer on one row")
 
 
 @pytest.mark.weight(2)

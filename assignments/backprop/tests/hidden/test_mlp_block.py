@@ -87,6 +87,9 @@ def test_default_hidden_size_and_parameters(impl, rng, check):
     check.exact("parameter_names", sorted(shapes), hint="keep the parameters of the provided __init__")
     check.exact("parameter_shapes", [shapes.get(name) for name in helpers.BLOCK_PARAMETERS],
                 hint="hidden_dim defaults to 4 · dim")
+    helpers.randomize_block(block, rng)
+    randomized = block(torch.randn(2, 5, 12, generator=rng))
+    check("output", randomized, **helpers.sum_tol(randomized), hint=HINT_BLOCK)
 
 
 @pytest.mark.weight(2)

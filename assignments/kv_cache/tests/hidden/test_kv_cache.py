@@ -37,6 +37,8 @@ def test_static_buffers(impl, rng, check):
     check.exact("distinct_buffers_and_shapes_returned", [len(pointers), len(shapes)],
                 hint="allocate the buffers once, at full size, in __init__, write into them in place and "
                      "return them: no torch.cat, no new tensor per step")
+    check.exact("keys", k_all, hint="slot p holds position p")
+    check.exact("values", v_all, hint="slot p holds position p")
 
 
 @pytest.mark.weight(2)
