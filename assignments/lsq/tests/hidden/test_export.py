@@ -52,7 +52,8 @@ def test_per_channel_export(impl, rng, check):
 def test_export_leaves_the_layer_alone(impl, rng, check):
     layer = trained_layer(impl, rng, 8, 5, w_bits=4, a_bits=4)
     weight, s = layer.weight.detach().clone(), layer.weight_quantizer.s.detach().clone()
-    impl.export_int(layer)
+    int_weight, _ = impl.export_int(layer)
+    check.exact("int_weight", int_weight, hint=CODES)
     hint = "export_int must not modify the layer's weight or step size"
     check.exact("change_to_weight", layer.weight.detach() - weight, hint=hint)
     check.exact("change_to_s", layer.weight_quantizer.s.detach() - s, hint=hint)

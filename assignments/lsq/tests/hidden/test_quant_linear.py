@@ -20,14 +20,15 @@ def run_layer(layer, x, rng):
     return x, y
 
 
-def test_structure(impl, check):
-    layer = impl.QuantLinear(8, 3, w_bits=3, a_bits=5)
+def test_structure(impl, rng, check):
+    layer = helpers.make_quant_linear(impl, rng, 8, 3, w_bits=3, a_bits=5)
     check.exact("is_nn_Linear", isinstance(layer, nn.Linear), hint="QuantLinear subclasses nn.Linear")
     check.exact("weight_quantizer", [layer.weight_quantizer.bits, bool(layer.weight_quantizer.signed)],
                 hint="layer.weight_quantizer: an LSQQuantizer(w_bits, signed=True)")
     check.exact("input_quantizer", [layer.input_quantizer.bits, bool(layer.input_quantizer.signed)],
                 hint="layer.input_quantizer: an LSQQuantizer(a_bits, signed=False) by default")
     check.exact("weight_shape", list(layer.weight.shape))
+    check("output", layer(torch.rand(4, 8, generator=rng)), hint="y = x_hat @ w_hat.T + bias")
 
 
 @pytest.mark.weight(2)

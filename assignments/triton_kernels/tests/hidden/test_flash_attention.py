@@ -101,6 +101,7 @@ def test_attention_output_shapes(impl, rng, check, device):
     q, k, v = qkv(rng, device, 2, 3, 20, 44, 16)
     out, lse = impl.flash_attention(q, k, v)
     check.exact("shapes", [list(out.shape), list(lse.shape)], hint="out is (B, H, Nq, D) and lse is (B, H, Nq)")
+    check_attention(check, (out, lse))
 
 
 def test_attention_launches_a_triton_kernel(impl, rng, check, device):
