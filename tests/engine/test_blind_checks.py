@@ -26,8 +26,9 @@ def test_a_bool_no_run_records_differently_is_blind():
     trusted = {"t::same": True, "t::told": False, "t::unreached": True}
     others = [{"t::same": True, "t::told": True}, {"t::same": True}, {}]
     problems = blind_bool_checks(trusted, others)
-    assert [problem.split(":")[0] + "::" + problem.split("::")[1].split(":")[0] for problem in problems] == [
-        "t::same", "t::unreached"]
+    assert len(problems) == 2
+    assert problems[0].startswith("t::same: records the bool True")
+    assert problems[1].startswith("t::unreached: records the bool True")
     assert "cannot tell a wrong solution from a right one" in problems[0]
 
 
