@@ -58,7 +58,7 @@ def test_arguments_are_honoured(impl, seed, check):
 
 # --- the arguments: seed, epochs, lr, batch_size ---------------------------------------------
 # The notebook prescribes the loop: mini-batches of batch_size (the last one shorter) over
-# epochs shuffled epochs, SGD from lr with a cosine decay stepped after every mini-batch, and
+# `epochs` shuffled passes, SGD from lr with a cosine decay stepped after every mini-batch, and
 # "the seed decides everything". What the loop did is watched from outside train_qat through
 # torch's global hooks: the batch sizes the MLP trains on and the lr of every optimizer step.
 
