@@ -89,15 +89,15 @@ def test_init_in_eval_mode(impl, rng, check):
 
 def test_s_is_a_parameter_from_the_start(impl, rng, check):
     quantizer = impl.LSQQuantizer(4, signed=True, per_channel=True)
+    hint = ("create s as an nn.Parameter in __init__ and give it its value in place on the first forward "
+            "(e.g. self.s.data = ...), so an optimizer built before that forward still trains it")
+    check.exact("s_requires_grad", quantizer.s.requires_grad, hint=hint)
     # An optimizer built before the first forward must train the s that forward initialised.
     optimizer = torch.optim.SGD(quantizer.parameters(), lr=0.5)
     v_hat = quantizer(torch.randn(5, 7, generator=rng))
     v_hat.backward(torch.randn(5, 7, generator=rng))
     optimizer.step()
-    hint = ("create s as an nn.Parameter in __init__ and give it its value in place on the first forward "
-            "(e.g. self.s.data = ...), so an optimizer built before that forward still trains it")
     check("s_after_one_optimizer_step", quantizer.s.detach(), hint=hint)
-    check.exact("s_requires_grad", quantizer.s.requires_grad, hint=hint)
 
 
 def test_optimizer_built_before_forward(impl, rng, check):

@@ -14,7 +14,8 @@ EPOCHS = 20
 
 def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     """What must hold of any model train_qat returns."""
-    measured = helpers.measured_accuracy(model)
+    check.exact("training_flag_of_returned_model", model.training, hint="return the model in eval mode")
+    measured = helpers.measured_accuracy(model)  # puts the model in eval mode
     check.bound("reported_minus_measured_accuracy", abs(float(test_accuracy) - measured), upper=1e-6,
                 hint="return the returned model's accuracy on the 360 test images (index % 5 == 0), "
                      "as a fraction in [0, 1]")
@@ -23,7 +24,6 @@ def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     if w_bits is not None:
         check.bound("most_distinct_weight_values", helpers.distinct_weight_values(model), upper=2 ** w_bits,
                     hint=f"a {w_bits}-bit weight takes at most {2 ** w_bits} distinct values")
-    check.exact("training_flag_of_returned_model", model.training, hint="return the model in eval mode")
 
 
 @pytest.mark.weight(3)
