@@ -5,7 +5,9 @@ portal serves the archive this gate built and checked. The gate refuses a packag
 notebook is one nbgrader accepts, the release leaks nothing, and the tests are strong:
 - the reference package gets every measured point, and so does the filled source notebook;
 - the cleared starter notebook gets zero on every correctness part;
-- every mutant loses points on the part it says it breaks.
+- every mutant loses points on the part it says it breaks;
+- no check records a bool that cannot tell: one the trusted run records and that the cleared
+  starter and every mutant that reach it record with the same value (`blind_bool_checks`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from autograder.grading import grade
 from autograder.notebook import source_cells
 from autograder.notebook_build import build_file, build_notebook
 from autograder.package import Assignment, load_assignment
+from autograder.records_io import RunRecords
 from autograder.release import NotebookRefused, Release, build_release, find_leaks, write_release
 
 MUTANT_HEADER = re.compile(r"^#\s*mutant:\s*part=(?P<part>[\w-]+)\s*$", re.MULTILINE)
@@ -182,9 +185,17 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
         for mutant in sorted(assignment.mutants_dir.glob("*.py")):
             candidates.append(("mutant", mutant.stem, mutant, MUTANT_HEADER.search(mutant.read_text())["part"]))
 
+        bools: dict[str, dict[str, bool]] = {}  # "trusted", or a starter's or mutant's name -> its bools
+
         def run(candidate) -> GateEntry:
             kind, name, path, part = candidate
-            entry = _gate_one(assignment, kind, name, path, part, sandbox, seed)
+
+            def keep_bools(trusted: RunRecords, student: RunRecords) -> None:
+                bools.setdefault("trusted", bool_records(trusted))
+                if kind in ("starter", "mutant"):
+                    bools[name] = bool_records(student)
+
+            entry = _gate_one(assignment, kind, name, path, part, sandbox, seed, keep_bools)
             if log:
                 log(f"  [{'ok ' if entry.ok else 'BAD'}] {kind} {name}: {entry.message} ({entry.duration_s:.0f} s)")
             return entry
@@ -195,19 +206,61 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
                 report.entries += list(pool.map(run, candidates[1:]))
         except GradingError as error:
             report.problems.append(f"grading failed: {error}")
+        else:
+            others = [bools.get(name, {}) for kind, name, _, _ in candidates if kind in ("starter", "mutant")]
+            report.problems += blind_bool_checks(bools.get("trusted", {}), others)
     report.passed = not report.problems and all(entry.ok for entry in report.entries)
     report.duration_s = time.monotonic() - started
     return report
 
 
+def bool_records(records: RunRecords) -> dict[str, bool]:
+    """Every bool a run recorded, by `test::check name` (with `[i]` / `[key]` for one inside a
+    list or dict): the values `blind_bool_checks` compares."""
+    found: dict[str, bool] = {}
+
+    def walk(encoded, path: str) -> None:
+        if not isinstance(encoded, dict):
+            return
+        if encoded.get("type") == "bool":
+            found[path] = bool(encoded.get("value"))
+        elif encoded.get("type") == "list" and isinstance(encoded.get("items"), list):
+            for index, item in enumerate(encoded["items"]):
+                walk(item, f"{path}[{index}]")
+        elif encoded.get("type") == "dict" and isinstance(encoded.get("items"), dict):
+            for key, item in encoded["items"].items():
+                walk(item, f"{path}[{key}]")
+
+    for nodeid, record in records.tests.items():
+        for check in record.get("checks", []):
+            if isinstance(check, dict) and isinstance(check.get("name"), str):
+                walk(check.get("value"), f"{nodeid}::{check['name']}")
+    return found
+
+
+def blind_bool_checks(trusted: dict[str, bool], others: list[dict[str, bool]]) -> list[str]:
+    """Problems for the bools of the trusted run that no wrong solution records differently.
+
+    A run that never reached the check (its test failed first) says nothing about it; a bool
+    that every run reaching it records with the trusted value, or that no run reaches, cannot
+    fail on its own: its test passes or fails for other reasons."""
+    problems = []
+    for path, value in sorted(trusted.items()):
+        if not any(path in recorded and recorded[path] != value for recorded in others):
+            problems.append(f"{path}: records the bool {value} and neither the cleared starter nor any mutant "
+                            f"records anything else, so it cannot tell a wrong solution from a right one. Fix: "
+                            f"record the values the bool is computed from, or add a mutant it catches")
+    return problems
+
+
 def _gate_one(assignment: Assignment, kind: str, name: str, path: Path, part: str | None, sandbox: str,
-              seed: int) -> GateEntry:
+              seed: int, on_records: Callable[[RunRecords, RunRecords], None] | None = None) -> GateEntry:
     started = time.monotonic()
     only_parts = None
     if kind == "mutant":
         only_parts = (part,)
     result = grade(assignment.root, path, sandbox=sandbox, seed=seed, only_parts=only_parts,
-                   with_reference_solution=kind == "mutant").to_dict()
+                   with_reference_solution=kind == "mutant", on_records=on_records).to_dict()
     duration = time.monotonic() - started
     if result["status"] != "graded":
         return GateEntry(name, kind, "graded", False, 0, 0, f"{result['status']}: {result['message']}", duration, part)

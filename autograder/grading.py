@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from autograder import config
@@ -33,6 +34,7 @@ from autograder.cells import CellFeedback
 from autograder.errors import SubmissionRejected
 from autograder.notebook import Converted, convert_upload, source_cells
 from autograder.package import Assignment, load_assignment
+from autograder.records_io import RunRecords
 from autograder.result import GradeResult
 from autograder.sandbox import Sandbox, make_sandbox
 from autograder.sandbox_runs import ProgressCallback, RunSetup, SandboxRunner
@@ -47,12 +49,14 @@ ENGINE_VERSION = "1"
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "process", seed: int | None = None,
           hardware: str | None = None, on_progress: ProgressCallback | None = None,
           only_parts: tuple[str, ...] | None = None, with_reference_solution: bool = False,
-          gpus: tuple[int, ...] = ()) -> GradeResult:
+          gpus: tuple[int, ...] = (), on_records: Callable[[RunRecords, RunRecords], None] | None = None
+          ) -> GradeResult:
     """Grade `submission` (.ipynb, .py, or a package folder) against the assignment.
 
     `only_parts` restricts grading to those parts' tests (the gate's mutant runs);
     `with_reference_solution` makes the reference importable as `reference_solution` (mutants
-    only: never for student work). Never raises for a bad submission; raises `GradingError`
+    only: never for student work). `on_records(trusted, student)` sees both runs' records before
+    their folders are removed (the gate's weak-check analysis). Never raises for a bad submission; raises `GradingError`
     only when grading itself failed.
     """
     started = time.monotonic()
@@ -95,6 +99,8 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             result.warnings += feedback.notes()
         if student.deaths.summary():
             result.message = f"{student.deaths.summary()} ({result.message})"
+        if on_records:
+            on_records(trusted.records, student.records)
         result.run.update({
             "restarts": student.restarts,
             "student_runs": student.log,

@@ -28,7 +28,8 @@
 # measured 0.95× (2 processes) and 0.77× (4 processes) there: a clean ring has plenty of margin.
 #
 # **Rules.** Inside your functions only `dist.send`, `dist.recv`, `dist.isend`, `dist.irecv`
-# (and `dist.get_rank`, `dist.get_world_size`) may touch the network. Every collective
+# (also batched, through `dist.batch_isend_irecv`) and `dist.get_rank`, `dist.get_world_size` may
+# touch the network. Every collective
 # (`dist.all_reduce`, `dist.broadcast`, `dist.reduce`, `dist.all_gather`, `dist.barrier`, ...)
 # is forbidden: the grader refuses the call and the test fails. The grader also counts the bytes
 # each rank sends and checks them against what the algorithm should send: a ring that is correct
@@ -39,6 +40,8 @@
 #   and dtype; the world is already initialised (`dist.init_process_group`).
 # - On return, every rank's `tensor` holds the element-wise sum over ranks (`op="avg"`: the sum
 #   divided by the world size, for floating-point tensors only), **in place**; return `tensor`.
+#   An integer tensor with `op="avg"` raises `TypeError` on every rank, before anything is sent,
+#   and is left unchanged.
 # - Any shape (also 0-d, 2-D, transposed or strided views), any world size from 1 to 8, any `n`,
 #   including fewer elements than ranks. Integers must come out exact.
 # - Every rank must end with **bit-for-bit the same** result. Floating-point addition is not
@@ -83,8 +86,11 @@ import torch.nn as nn
 # wait until the other side posts its `recv`, so **two ranks that both `send` first, to each
 # other, can wait forever**. That is the classic deadlock of this assignment, and the grader
 # reports it as "ranks ... did not finish within 20 s". The cure, when every rank sends and
-# receives at the same step: `request = dist.isend(...)`, then `dist.recv(...)`, then
-# `request.wait()`.
+# receives at the same step: post the send and the receive together, as one batch,
+# `requests = dist.batch_isend_irecv([dist.P2POp(dist.isend, t_out, dst), dist.P2POp(dist.irecv,
+# t_in, src)])`, then `request.wait()` for each. (Under gloo, `dist.isend`, then `dist.recv`, then
+# `wait` also works; NCCL runs unbatched point-to-point operations one after the other, so there
+# that order deadlocks, and the graded NCCL run of your ring uses NCCL.)
 #
 # The cell below starts a small world of processes from this notebook (gloo backend, CPU), so you
 # can try each function as you write it. It is for you, not for the grader: the grader runs its
@@ -139,11 +145,11 @@ def run_in_world(function, world_size, *args, timeout_s=30):
 
 def hello(tag):
     rank, world_size = dist.get_rank(), dist.get_world_size()
-    x = torch.tensor([float(rank)])
-    request = dist.isend(x, dst=(rank + 1) % world_size)  # to the right...
-    y = torch.empty(1)
-    dist.recv(y, src=(rank - 1) % world_size)  # ...from the left
-    request.wait()
+    x, y = torch.tensor([float(rank)]), torch.empty(1)
+    requests = dist.batch_isend_irecv([dist.P2POp(dist.isend, x, (rank + 1) % world_size),   # to the right,
+                                       dist.P2POp(dist.irecv, y, (rank - 1) % world_size)])  # from the left
+    for request in requests:
+        request.wait()
     return f"{tag}: rank {rank} got {y.item():.0f}"
 
 
@@ -229,8 +235,9 @@ print(run_in_world(try_all_reduce, 3, naive_all_reduce, 4))
 # For `"avg"`, divide only the chunk you own, between the two phases: w−1 fewer divisions, and
 # still the same bits everywhere.
 #
-# Every rank sends at the same time, so use `isend` + `recv` + `wait` at each step (a ring of
-# blocking sends deadlocks). Receive into a scratch buffer the size of the largest chunk
+# Every rank sends at the same time, so post each step's send and receive together with
+# `dist.batch_isend_irecv` and wait for both (a ring of blocking sends deadlocks, and so does
+# `isend` + `recv` under NCCL). Receive into a scratch buffer the size of the largest chunk
 # (`torch.tensor_split` puts the larger chunks first) and slice it to the incoming chunk's size.
 # Each rank sends 2(w−1) chunks: the grader checks that this is 2(w−1)/w·n elements, give or take
 # one chunk, and that the total over all ranks is exactly 2(w−1)·n.

@@ -123,8 +123,9 @@ print("gradcheck:", torch.autograd.gradcheck(Square.apply, (x,)))
 # $\epsilon^2$ and a rounding error of order $u/\epsilon$ where $u$ is the unit roundoff. With
 # $\epsilon = 10^{-6}$, float64 ($u \approx 10^{-16}$) gives about $10^{-10}$, while float32
 # ($u \approx 6\cdot 10^{-8}$) gives an error of order $0.06$: gradcheck in float32 fails even for
-# a correct backward. The hidden tests use gradcheck in float64 on small shapes, and compare with
-# the reference in float32 on realistic ones.
+# a correct backward. Use gradcheck in float64 on small shapes while you work; the hidden tests
+# compare your outputs and your backward's products with seeded upstream gradients against the
+# reference, in float64 on small shapes and in float32 on realistic ones.
 
 # %% [markdown]
 # ## 1. Linear

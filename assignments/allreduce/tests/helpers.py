@@ -249,14 +249,14 @@ def check_all_reduce(check, results: list[dict], cases: list[dict], seed: int, w
         output = as_tensor(per_rank[0]["output"])  # rank 0's; the others sent digests
         for item in per_rank:
             collectives.update(item["collectives"])
-        check.exact(f"{label}: same bits on every rank", len({item["digest"] for item in per_rank}) == 1,
+        check.exact(f"{label}: distinct results over the ranks", len({item["digest"] for item in per_rank}),
                     hint="every rank must end with exactly the same result: compute each element's final "
                          "value on one rank and copy it to the others")
         record_result(check, f"{label}: result", output, seed)
         # Rank 0's result against the exact one (the other ranks hold the same bits, checked above).
         exact, allowance = exact_all_reduce(seed, index, spec, world_size)
         if allowance is None:
-            check.exact(f"{label}: equals the exact integer sum", torch.equal(output.to(torch.int64), exact))
+            check.exact(f"{label}: difference from the exact integer sum", output.to(torch.int64) - exact)
         else:
             error = exact.sub_(output).abs_().div_(allowance)
             check.bound(f"{label}: largest error / rounding allowance", float(error.max()) if error.numel() else 0.0,
@@ -444,7 +444,7 @@ def _rank_main(rank, world_size, backend, store_port, submission_path, job, spec
         meter = Meter().install()  # before the submission can take references to dist's functions
         device = _join_world(rank, world_size, backend, store_port, timeout_s)
         submission = _import_submission(submission_path)
-        result = JOBS[job](submission, Rank(rank, world_size, device, meter), spec)
+        result = _job(job)(submission, Rank(rank, world_size, device, meter), spec)
         sender.send(("ok", result))
     except BaseException as error:  # noqa: BLE001 - whatever happens, the parent hears of it
         with contextlib.suppress(BaseException):
@@ -453,6 +453,17 @@ def _rank_main(rank, world_size, backend, store_port, submission_path, job, spec
         with contextlib.suppress(BaseException):
             sender.close()
         os._exit(0)  # no process-group teardown: the parent kills the world anyway
+
+
+def _job(name: str):
+    """A job of this module by name, or `module:function` from another tests module (hidden jobs
+    live outside this file, which is released with the public tests)."""
+    if ":" not in name:
+        return JOBS[name]
+    import importlib
+
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _join_world(rank, world_size, backend, store_port, timeout_s) -> torch.device:
@@ -667,6 +678,8 @@ def job_ddp_accumulate(submission, me: Rank, spec: dict) -> dict:
         with ddp.no_sync():
             for x, y in batches[:-1]:
                 torch.nn.functional.mse_loss(ddp(x[shard]), y[shard]).backward()
+                if spec.get("finish_inside_no_sync"):  # the training loop calls it every micro-batch
+                    ddp.finish_gradient_synchronization()
     local_grads_after_no_sync = [_plain(p.grad) for p in model.parameters()]
     with me.meter.student_call() as synchronized:
         x, y = batches[-1]

@@ -59,12 +59,35 @@ def backward(output: torch.Tensor, rng, grad_output: torch.Tensor | None = None)
     return grad_output
 
 
-def gradcheck(function, inputs, **kwargs) -> bool:
-    """torch.autograd.gradcheck as a plain bool (finite differences in float64 against the
-    hand-written backward)."""
-    options = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3, "raise_exception": False}
-    options.update(kwargs)
-    return bool(torch.autograd.gradcheck(function, tuple(inputs), **options))
+def record_vjps(check, function, inputs, rng, directions: int = 2, hint: str | None = None) -> None:
+    """Record `function`'s output and its backward's vector-Jacobian products for seeded
+    upstream gradients: one per input and direction. The sandbox only records; the comparator
+    checks them against the trusted run (float64, so the default tolerance is tight)."""
+    output = function(*inputs)
+    check("output", output, hint=hint)
+    for direction in range(directions):
+        upstream = torch.randn(output.shape, generator=rng, dtype=output.dtype)
+        for tensor in inputs:
+            tensor.grad = None
+        output.backward(upstream, retain_graph=direction < directions - 1)
+        for index, tensor in enumerate(inputs):
+            grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
+            check(f"vjp{direction}_input{index}", grad, hint=hint)
+
+
+def record_dropout(check, x, out, grad, grad_output, p, hint_scale=None, hint_mask=None) -> float:
+    """Record what dropout must satisfy whatever mask it drew, as values the comparator checks
+    against the trusted run: where an element survived (out != 0; x has no exact zeros) the
+    output is x / (1 - p) and the gradient grad_output / (1 - p); where it was dropped the
+    gradient is 0. Filling the other positions with those same targets makes every correct mask
+    record the same tensors. Returns the fraction dropped (the caller bounds it)."""
+    kept = out != 0
+    scale = 1.0 / (1.0 - p)
+    exact = {"rtol": 1e-6, "atol": 0.0}
+    check("output_where_kept", torch.where(kept, out, x * scale), **exact, hint=hint_scale)
+    check("grad_where_kept", torch.where(kept, grad, grad_output * scale), **exact, hint=hint_mask)
+    check("grad_where_dropped", torch.where(kept, torch.zeros_like(grad), grad), hint=hint_mask)
+    return 1.0 - kept.double().mean().item()
 
 
 def saved_bytes(function):

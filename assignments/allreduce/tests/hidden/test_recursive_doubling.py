@@ -5,6 +5,7 @@ strided tensors. Each test starts one world and runs every case in it."""
 import pytest
 
 import helpers
+import rule_jobs
 
 pytestmark = pytest.mark.part("recursive_doubling")
 FUNCTION, ALGORITHM = "recursive_doubling_all_reduce", "recursive_doubling"
@@ -20,3 +21,7 @@ def test_recursive_doubling_sizes(impl, seed, check, world_size):
 @pytest.mark.parametrize("world_size", [3, 8], ids=lambda w: f"world={w}")
 def test_recursive_doubling_dtypes_shapes_and_views(impl, seed, check, world_size):
     helpers.all_reduce_test(impl, seed, check, FUNCTION, ALGORITHM, world_size, helpers.DTYPE_AND_LAYOUT_CASES)
+
+
+def test_recursive_doubling_integer_avg_refused(impl, seed, check):
+    rule_jobs.integer_avg_test(impl, seed, check, FUNCTION)

@@ -1,6 +1,7 @@
-"""Dropout is random, so these tests check properties of your own output, never values shared
-with the reference: every element is either dropped (0) or scaled by exactly 1/(1 − p), the
-dropped fraction is close to p, and the backward routes the gradient through the same mask."""
+"""Dropout is random, so these tests never compare masks with the reference: they record
+values every correct mask gives alike (helpers.record_dropout: each element is either dropped
+or scaled by exactly 1/(1 − p), and the backward routes the gradient through the same mask),
+and measured fractions that fixed bounds judge (the dropped fraction is close to p)."""
 
 import pytest
 import torch
@@ -12,17 +13,6 @@ pytestmark = pytest.mark.part("dropout")
 HINT_SCALE = "survivors are multiplied by 1/(1 − p) (inverted dropout), so E[output] = x"
 HINT_FRACTION = "each element is dropped (set to 0) with probability p, independently"
 HINT_MASK = "save the mask drawn in forward (ctx.save_for_backward) and reuse it in backward; never draw a new one"
-
-
-def dropout_properties(x, out, grad, grad_output, p):
-    """(survivors scaled by 1/(1-p), fraction dropped, backward used the forward's mask)."""
-    kept = out != 0  # x is drawn from a normal distribution: no exact zeros in it
-    scale = 1.0 / (1.0 - p)
-    survivors_scaled = bool(torch.allclose(out[kept], x[kept] * scale, rtol=1e-6, atol=0))
-    fraction_dropped = 1.0 - kept.double().mean().item()
-    expected_grad = torch.where(kept, grad_output * scale, torch.zeros_like(grad_output))
-    same_mask = bool(torch.allclose(grad, expected_grad, rtol=1e-6, atol=0))
-    return survivors_scaled, fraction_dropped, same_mask
 
 
 def run(impl, rng, x, p, training=True, grad_output=None):
@@ -39,11 +29,10 @@ def test_training_mask_and_scale(impl, rng, check, p):
     is more than 7 of them."""
     x = torch.randn(8, 64, 256, generator=rng)
     x, out, grad_output = run(impl, rng, x, p)
-    survivors_scaled, fraction_dropped, same_mask = dropout_properties(x.detach(), out.detach(), x.grad, grad_output, p)
     assert out.shape == x.shape and out.dtype == x.dtype, "the output must have the input's shape and dtype"
-    check.exact("survivors_scaled", survivors_scaled, hint=HINT_SCALE)
+    fraction_dropped = helpers.record_dropout(check, x.detach(), out.detach(), x.grad, grad_output, p,
+                                              HINT_SCALE, HINT_MASK)
     check.bound("fraction_dropped", fraction_dropped, lower=p - 0.01, upper=p + 0.01, hint=HINT_FRACTION)
-    check.exact("backward_uses_forward_mask", same_mask, hint=HINT_MASK)
 
 
 @pytest.mark.weight(2)
@@ -57,28 +46,31 @@ def test_backward_twice_uses_the_same_mask(impl, rng, check):
     first = x.grad.clone()
     out.backward(grad_output)
     second = x.grad - first
-    _, _, same_mask_first = dropout_properties(x.detach(), out.detach(), first, grad_output, p)
-    _, _, same_mask_second = dropout_properties(x.detach(), out.detach(), second, grad_output, p)
-    check.exact("first_backward_uses_forward_mask", same_mask_first, hint=HINT_MASK)
-    check.exact("second_backward_uses_forward_mask", same_mask_second, hint=HINT_MASK)
+    kept = out.detach() != 0
+    for name, grad in (("first", first), ("second", second)):
+        check(f"{name}_grad_where_kept", torch.where(kept, grad, grad_output / (1 - p)), rtol=1e-6, atol=0.0,
+              hint=HINT_MASK)
+        check(f"{name}_grad_where_dropped", torch.where(kept, torch.zeros_like(grad), grad), hint=HINT_MASK)
+    check.bound("fraction_dropped", 1.0 - kept.double().mean().item(), lower=p - 0.05, upper=p + 0.05,
+                hint=HINT_FRACTION)
 
 
 def test_fresh_mask_every_call(impl, rng, check):
     x = torch.randn(32, 64, generator=rng)
     first = impl.DropoutFunction.apply(x, 0.5, True)
     second = impl.DropoutFunction.apply(x, 0.5, True)
-    check.exact("masks_differ_between_calls", bool(((first == 0) != (second == 0)).any()),
-                hint="draw a new mask on every forward call (from torch's random generator)")
+    check.bound("fraction_of_mask_that_changed", ((first == 0) != (second == 0)).double().mean().item(),
+                lower=0.4, upper=0.6, hint="draw a new mask on every forward call (from torch's random generator)")
 
 
 def test_mask_is_elementwise(impl, rng, check):
     """Every element gets its own coin flip: no mask shared by all rows or all columns."""
     x = torch.randn(64, 96, generator=rng)
     dropped = impl.DropoutFunction.apply(x, 0.5, True) == 0
-    rows_differ = bool((dropped != dropped[:1]).any())
-    columns_differ = bool((dropped != dropped[:, :1]).any())
-    check.exact("mask_differs_across_rows", rows_differ, hint=HINT_FRACTION)
-    check.exact("mask_differs_across_columns", columns_differ, hint=HINT_FRACTION)
+    check.bound("rows_with_the_first_rows_mask", int((dropped == dropped[:1]).all(dim=1).sum()), upper=1,
+                hint=HINT_FRACTION)
+    check.bound("columns_with_the_first_columns_mask", int((dropped == dropped[:, :1]).all(dim=0).sum()), upper=1,
+                hint=HINT_FRACTION)
 
 
 @pytest.mark.weight(2)
@@ -103,6 +95,8 @@ def test_p_one_drops_everything(impl, rng, check):
     x, out, _ = run(impl, rng, x, 1.0, training=True)
     check("output", out, hint="p = 1 returns zeros (no NaN)")
     check("grad_x", x.grad, hint="p = 1: the gradient is zero everywhere (no NaN)")
+    x, out, _ = run(impl, rng, x.detach(), 1.0, training=False)
+    check("eval_output", out, hint="with training=False dropout returns x unchanged, whatever p")
 
 
 @pytest.mark.weight(2)
@@ -111,15 +105,13 @@ def test_noncontiguous_float64(impl, rng, check):
     x = helpers.transposed_randn(rng, (6, 100, 80), dtype=torch.float64)
     grad_output = helpers.strided_randn(rng, (6, 100, 80), dtype=torch.float64)
     x, out, grad_output = run(impl, rng, x, p, grad_output=grad_output)
-    survivors_scaled, fraction_dropped, same_mask = dropout_properties(x.detach(), out.detach(), x.grad, grad_output, p)
     check.exact("output_dtype", str(out.dtype), hint="keep the input's dtype")
-    check.exact("survivors_scaled", survivors_scaled, hint=HINT_SCALE)
+    fraction_dropped = helpers.record_dropout(check, x.detach(), out.detach(), x.grad, grad_output, p,
+                                              HINT_SCALE, HINT_MASK)
     check.bound("fraction_dropped", fraction_dropped, lower=p - 0.015, upper=p + 0.015, hint=HINT_FRACTION)
-    check.exact("backward_uses_forward_mask", same_mask, hint=HINT_MASK)
 
 
-def test_gradcheck_without_randomness(impl, rng, check):
-    """In eval mode dropout is deterministic, so gradcheck applies."""
+def test_vjp_without_randomness(impl, rng, check):
+    """In eval mode dropout is deterministic, so its values are compared with the reference."""
     x = torch.randn(4, 6, generator=rng, dtype=torch.float64).requires_grad_()
-    ok = helpers.gradcheck(lambda t: impl.DropoutFunction.apply(t, 0.5, False), [x])
-    check.exact("gradcheck", ok)
+    helpers.record_vjps(check, lambda t: impl.DropoutFunction.apply(t, 0.5, False), [x], rng)

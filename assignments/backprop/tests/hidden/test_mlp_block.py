@@ -35,8 +35,8 @@ def check_block(check, params, x, out, tol=None):
         check(f"grad_{name}", grad, **(tol(grad) if tol else {}))
 
 
-def test_gradcheck_float64(impl, rng, check):
-    """Finite differences of the whole block, with respect to the input and every parameter."""
+def test_vjp_float64(impl, rng, check):
+    """The whole block's backward, with respect to the input and every parameter, in float64."""
     block = impl.MLPBlock(6, 10)
     params = helpers.randomize_block(block, rng, torch.float64)
     names = list(helpers.BLOCK_PARAMETERS)
@@ -46,7 +46,7 @@ def test_gradcheck_float64(impl, rng, check):
     def function(x, *values):  # the block with these tensors as its parameters
         return torch.func.functional_call(block, dict(zip(names, values)), (x,))
 
-    check.exact("gradcheck", helpers.gradcheck(function, inputs), hint=HINT_BLOCK)
+    helpers.record_vjps(check, function, inputs, rng, hint=HINT_BLOCK)
 
 
 @pytest.mark.weight(3)
@@ -87,6 +87,9 @@ def test_default_hidden_size_and_parameters(impl, rng, check):
     check.exact("parameter_names", sorted(shapes), hint="keep the parameters of the provided __init__")
     check.exact("parameter_shapes", [shapes.get(name) for name in helpers.BLOCK_PARAMETERS],
                 hint="hidden_dim defaults to 4 · dim")
+    helpers.randomize_block(block, rng)
+    randomized = block(torch.randn(2, 5, 12, generator=rng))
+    check("output", randomized, **helpers.sum_tol(randomized), hint=HINT_BLOCK)
 
 
 @pytest.mark.weight(2)

@@ -65,6 +65,30 @@ def test_slots_past_kv_len_ignored(impl, rng, check):
           hint="only the first kv_len slots hold keys: mask (or slice away) every slot from kv_len on")
 
 
+@pytest.mark.weight(2)
+def test_kv_len_hides_keys_causality_would_show(impl, rng, check):
+    # Queries at positions 9..12 over kv_len 6 (and per row 4 and 7): causality alone would let
+    # them see slots 6..12, which hold large garbage; kv_len must hide them.
+    q, k, v = _qkv(rng, 2, 4, 2, 4, 16, 8)
+    k[:, :, 4:] *= 5
+    v[:, :, 4:] += 100
+    check("out_int_kv_len", impl.attend(q, k, v, torch.arange(9, 13), 6),
+          hint="query i sees key j only if j <= q_pos[i] AND j < kv_len, even where q_pos is past kv_len")
+    q_pos = torch.tensor([[9, 10, 11, 12], [6, 7, 8, 9]])
+    check("out_per_row_kv_len", impl.attend(q, k, v, q_pos, torch.tensor([4, 7])),
+          hint="query i of row b sees key j only if j <= q_pos[b, i] AND j < kv_len[b]")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_half_precision_large_scores(impl, rng, check, dtype):
+    # Scores up to ~40: exp of them overflows float16 (past 11.1); a float32 softmax does not.
+    q, k, v = _qkv(rng, 2, 4, 2, 4, 12, 16, dtype=dtype)
+    q = q * 10
+    out = impl.attend(q, k, v, torch.arange(8, 12), 12)
+    check.exact("dtype", str(out.dtype), hint="return the output in q's dtype")
+    check("out", out.float(), **helpers.OUT_TOL[dtype], hint="compute the softmax in float32 (scores.float())")
+
+
 @pytest.mark.parametrize("H,Hkv", [(4, 4), (8, 2), (6, 3), (4, 1)], ids=["mha", "gqa4", "gqa2", "mqa"])
 def test_grouped_query_heads(impl, rng, check, H, Hkv):
     q, k, v = _qkv(rng, 2, H, Hkv, 3, 10, 8)

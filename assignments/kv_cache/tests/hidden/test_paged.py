@@ -111,28 +111,52 @@ def test_stale_keys_in_a_reused_block(impl, rng, check):
           hint="a reused block still holds the keys of the sequence that had it: attend to the first seq_len positions only")
 
 
+def _append_error(recorder, seq_id, n):
+    """The name of the exception `append` raised ("none" when it did not)."""
+    try:
+        recorder.append(seq_id, n)
+    except Exception as error:  # noqa: BLE001 - which exception is what the test records
+        return type(error).__name__
+    return "none"
+
+
 def test_out_of_blocks(impl, rng, check):
     recorder = Recorder(impl, rng, 3, 4)
     recorder.add(0)
     recorder.append(0, 10)  # 3 blocks: the pool is empty
     recorder.add(1)
-    try:
-        recorder.append(1, 1)
-        raised = False
-    except RuntimeError:
-        raised = True
-    check.exact("raises_runtime_error", raised, hint="appending with no free block left must raise RuntimeError")
+    check.exact("error_on_empty_pool", _append_error(recorder, 1, 1),
+                hint="appending with no free block left must raise RuntimeError")
     try:
         recorder.cache.append(0, *[helpers.randn(rng, 2, 3, 8)] * 2)  # 13 positions need a fourth block
-        raised = False
-    except RuntimeError:
-        raised = True
-    check.exact("raises_when_growing", raised)
+        error = "none"
+    except Exception as raised:  # noqa: BLE001
+        error = type(raised).__name__
+    check.exact("error_when_growing", error)
     check.exact("unchanged", [recorder.cache.seq_len(0), recorder.cache.seq_len(1), recorder.cache.block_table(0),
                               recorder.cache.num_free_blocks()],
                 hint="a failed append changes nothing: check for enough free blocks before taking any")
     recorder.append(0, 2)  # 12 positions still fit in the three blocks
     check("out", recorder.attention(impl, [0]), hint=OWN_KEYS)
+
+
+@pytest.mark.weight(2)
+def test_pool_runs_dry_mid_append(impl, rng, check):
+    """The pool has some free blocks, but fewer than the append needs: it takes none of them."""
+    recorder = Recorder(impl, rng, 5, 4)
+    recorder.add(0)
+    recorder.append(0, 6)  # 2 blocks; 3 left
+    recorder.add(1)
+    recorder.append(1, 1)  # 1 block; 2 left
+    check.exact("error", _append_error(recorder, 1, 12),
+                hint="13 positions need 4 blocks, 2 more than the 2 free: raise RuntimeError")
+    hint = "a failed append changes nothing: count the blocks it needs before taking any"
+    check.exact("after_failed_append", [recorder.cache.seq_len(1), len(recorder.cache.block_table(1)),
+                                        recorder.cache.num_free_blocks()], hint=hint)
+    recorder.add(2)
+    recorder.append(2, 8)  # the 2 free blocks are still there to take
+    check.exact("lengths", [recorder.cache.seq_len(s) for s in (0, 1, 2)], hint=hint)
+    check("out", recorder.attention(impl, [0, 1, 2]), hint=OWN_KEYS)
 
 
 def test_whole_pool(impl, rng, check):

@@ -36,7 +36,8 @@ def test_codes_times_scale_is_the_weight_used(impl, rng, check):
     int_weight, w_scale = impl.export_int(layer)
     with torch.no_grad():
         used = layer.weight_quantizer(layer.weight)
-    check.exact("dequantized_equals_fake_quant", bool(torch.equal(int_weight.float() * w_scale, used)),
+    check("weight_used", used)
+    check.exact("dequantized_minus_fake_quant", int_weight.float() * w_scale - used,
                 hint="int_weight * w_scale must be exactly the weight the layer computes with")
 
 
@@ -51,9 +52,11 @@ def test_per_channel_export(impl, rng, check):
 def test_export_leaves_the_layer_alone(impl, rng, check):
     layer = trained_layer(impl, rng, 8, 5, w_bits=4, a_bits=4)
     weight, s = layer.weight.detach().clone(), layer.weight_quantizer.s.detach().clone()
-    impl.export_int(layer)
-    check.exact("layer_unchanged", bool(torch.equal(weight, layer.weight) and torch.equal(s, layer.weight_quantizer.s)),
-                hint="export_int must not modify the layer's weight or step size")
+    int_weight, _ = impl.export_int(layer)
+    check.exact("int_weight", int_weight, hint=CODES)
+    hint = "export_int must not modify the layer's weight or step size"
+    check.exact("change_to_weight", layer.weight.detach() - weight, hint=hint)
+    check.exact("change_to_s", layer.weight_quantizer.s.detach() - s, hint=hint)
 
 
 @pytest.mark.weight(3)

@@ -2,6 +2,8 @@
 once per test and checked several ways."""
 
 import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 
@@ -12,7 +14,8 @@ EPOCHS = 20
 
 def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     """What must hold of any model train_qat returns."""
-    measured = helpers.measured_accuracy(model)
+    check.exact("training_flag_of_returned_model", model.training, hint="return the model in eval mode")
+    measured = helpers.measured_accuracy(model)  # puts the model in eval mode
     check.bound("reported_minus_measured_accuracy", abs(float(test_accuracy) - measured), upper=1e-6,
                 hint="return the returned model's accuracy on the 360 test images (index % 5 == 0), "
                      "as a fraction in [0, 1]")
@@ -21,7 +24,6 @@ def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     if w_bits is not None:
         check.bound("most_distinct_weight_values", helpers.distinct_weight_values(model), upper=2 ** w_bits,
                     hint=f"a {w_bits}-bit weight takes at most {2 ** w_bits} distinct values")
-    check.exact("returned_in_eval_mode", not model.training, hint="return the model in eval mode")
 
 
 @pytest.mark.weight(3)
@@ -52,3 +54,61 @@ def test_arguments_are_honoured(impl, seed, check):
     check.exact("hidden_sizes", [layer.out_features for layer in helpers.linear_layers(model)],
                 hint="train_qat(hidden=32) trains MLP(hidden=32)")
     check_trained_model(check, model, accuracy, 3, 8)
+
+
+# --- the arguments: seed, epochs, lr, batch_size ---------------------------------------------
+# The notebook prescribes the loop: mini-batches of batch_size (the last one shorter) over
+# `epochs` shuffled passes, SGD from lr with a cosine decay stepped after every mini-batch, and
+# "the seed decides everything". What the loop did is watched from outside train_qat through
+# torch's global hooks: the batch sizes the MLP trains on and the lr of every optimizer step.
+
+SMALL = dict(w_bits=3, a_bits=3, hidden=16)
+
+
+def watched_run(impl, **kwargs):
+    """(model, accuracy, training batch sizes, lr at every optimizer step) of one train_qat call."""
+    batch_sizes, lrs = [], []
+
+    def on_forward(module, args):
+        if isinstance(module, impl.MLP) and module.training and torch.is_grad_enabled():
+            batch_sizes.append(int(args[0].shape[0]))
+
+    def on_step(optimizer, args, kwargs):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+
+    hooks = [torch.nn.modules.module.register_module_forward_pre_hook(on_forward),
+             register_optimizer_step_pre_hook(on_step)]
+    try:
+        model, accuracy = impl.train_qat(**kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return model, accuracy, batch_sizes, lrs
+
+
+def flat_parameters(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_epochs_and_batch_size_honoured(impl, seed, check):
+    model, accuracy, batch_sizes, lrs = watched_run(impl, epochs=2, batch_size=100, lr=0.05, seed=seed, **SMALL)
+    check.exact("training_batch_sizes", batch_sizes,
+                hint="every epoch trains on all 1437 images in mini-batches of batch_size, the last one shorter")
+    check.exact("optimizer_steps", len(lrs), hint="one optimizer step per mini-batch, epochs * ceil(1437 / batch_size)")
+    check_trained_model(check, model, accuracy, 3, 3)
+
+
+def test_lr_schedule_honoured(impl, seed, check):
+    _, _, _, lrs = watched_run(impl, epochs=1, batch_size=256, lr=0.37, seed=seed, **SMALL)
+    check("lr_at_each_step", lrs, rtol=1e-9, atol=1e-12,
+          hint="SGD starts at lr and a cosine schedule takes it to 0 over all steps, stepped after every mini-batch")
+
+
+def test_seed_decides_everything(impl, seed, check):
+    first = flat_parameters(watched_run(impl, epochs=1, seed=seed, **SMALL)[0])
+    again = flat_parameters(watched_run(impl, epochs=1, seed=seed, **SMALL)[0])
+    other = flat_parameters(watched_run(impl, epochs=1, seed=seed + 1, **SMALL)[0])
+    check.exact("same_seed_difference", again - first,
+                hint="the same call must give the same model: seed torch's generator and the shuffling with seed")
+    check.bound("other_seed_distance", float((other - first).norm()), lower=1e-3,
+                hint="another seed must give another model: use the seed argument, not a fixed one")

@@ -20,9 +20,11 @@ def test_finetune_learns_the_shift_task(impl, rng, check):
     check.bound("held_out_loss", held_out, upper=LOSS_BOUND,
                 hint="train only the adapters with AdamW, long enough (and with a large enough learning rate) for "
                      "the loss to fall below 0.1; build the optimizer after inject_lora")
-    check.exact("loss_went_down", bool(losses[-1] < losses[0]))
+    check.bound("last_loss_over_first", float(losses[-1]) / float(losses[0]), upper=0.5,
+                hint="the training loss should fall well below where it started")
     after = model.state_dict()
-    check.exact("frozen_tensors_unchanged", all(torch.equal(after[name], t) for name, t in untouched.items()),
+    check.bound("largest_change_to_a_frozen_tensor",
+                max(float((after[name].float() - t.float()).abs().max()) for name, t in untouched.items()), upper=0.0,
                 hint="embeddings, LayerNorms and lm_head are frozen in a LoRA fine-tune")
     check.bound("quantized_layers", sum(isinstance(m, impl.QLoRALinear) for m in model.modules()), lower=1,
                 hint="fine-tune with QLoRALinear layers (quantize=True)")
@@ -32,6 +34,6 @@ def test_finetune_without_quantization(impl, rng, check):
     model = impl.TinyCausalLM(impl.TinyLMConfig())
     losses = impl.finetune(model, impl.shift_task, steps=3, quantize=False, generator=rng)
     check.exact("steps", len(losses))
-    check.exact("layer_kinds", [sum(isinstance(m, impl.LoRALinear) for m in model.modules()) > 0,
+    check.exact("layer_kinds", [sum(isinstance(m, impl.LoRALinear) for m in model.modules()),
                                 sum(isinstance(m, impl.QLoRALinear) for m in model.modules())],
                 hint="quantize=False wraps the layers in LoRALinear, not QLoRALinear")

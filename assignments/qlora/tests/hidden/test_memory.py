@@ -7,6 +7,15 @@ import torch
 
 import helpers
 
+RTOL, ATOL = 1e-4, 1e-4  # sums over up to 1024 inputs
+
+
+def check_output(check, layer, rng, in_features):
+    """Small storage is worth nothing unless the layer still computes x W^T (+ the adapter)."""
+    helpers.set_adapter(layer, rng)
+    check("output", layer(torch.randn(3, in_features, generator=rng)), rtol=RTOL, atol=ATOL,
+          hint="the layer computes x dequantize(W)^T + (alpha / r) x A^T B^T")
+
 pytestmark = pytest.mark.part("memory")
 
 
@@ -20,6 +29,7 @@ def test_bits_per_weight_plain_absmax(impl, rng, check):
     check.bound("bits_per_weight", _bits(layer, base.weight.numel()), lower=4.0, upper=4.5 + 8 * 128 / 786432,
                 hint="4 bits of code + 32 / 64 bits of float32 absmax = 4.5; keep the packed weight and absmax "
                      "as buffers (register_buffer), and nothing else of the weight")
+    check_output(check, layer, rng, 1024)
 
 
 def test_bits_per_weight_double_quant(impl, rng, check):
@@ -28,6 +38,7 @@ def test_bits_per_weight_double_quant(impl, rng, check):
     check.bound("bits_per_weight", _bits(layer, base.weight.numel()), lower=4.0, upper=4.127 + 8 * 128 / 786432,
                 hint="with double quantization: 4 + 8/64 + 32/(64*256) = 4.127 bits; keep the int8 codes, the "
                      "scales and the offset, not the float32 absmax")
+    check_output(check, layer, rng, 1024)
 
 
 @pytest.mark.parametrize("double_quant", [True, False], ids=["double_quant", "plain_absmax"])
@@ -42,6 +53,7 @@ def test_bytes_of_an_odd_layer(impl, rng, check, double_quant):
         needed = math.ceil(n / 2) + 4 * blocks
     check.bound("frozen_bytes", helpers.frozen_tensor_bytes(layer), lower=math.ceil(n / 2), upper=needed + 128,
                 hint="ceil(n / 2) bytes of codes plus the block statistics, no more")
+    check_output(check, layer, rng, 77)
 
 
 def test_model_weight_memory_against_bf16(impl, rng, check):

@@ -48,8 +48,9 @@ def test_original_weight_not_kept(impl, rng, check):
     before = layer(x).detach()
     with torch.no_grad():
         base.weight.zero_()
-    check.exact("independent_of_base_weight", torch.equal(layer(x).detach(), before),
-                hint="QLoRALinear must keep only the 4-bit weight, not a reference to base.weight")
+    check("output_before", before)
+    check("output_after_base_weight_zeroed", layer(x).detach(), rtol=RTOL, atol=ATOL,
+          hint="QLoRALinear must keep only the 4-bit weight, not a reference to base.weight")
 
 
 def test_backward(impl, rng, check):
@@ -98,7 +99,8 @@ def test_inject_all_linear_layers(impl, rng, check, quantize):
     before = model(tokens).detach()
     returned = impl.inject_lora(model, impl.LORA_TARGETS, r=4, alpha=8, quantize=quantize)
     kind = impl.QLoRALinear if quantize else impl.LoRALinear
-    check.exact("returns_model", returned is model, hint="inject_lora changes the model in place and returns it")
+    check.exact("adapters_in_returned_model", sum(isinstance(m, kind) for m in returned.modules()),
+                hint="inject_lora changes the model in place and returns it")
     check.exact("adapters", sum(isinstance(m, kind) for m in model.modules()),
                 hint="wrap every nn.Linear whose attribute name is in target_modules (not lm_head)")
     check.exact("trainable_parameters", impl.trainable_parameters(model),

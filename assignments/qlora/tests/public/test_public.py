@@ -111,6 +111,8 @@ def test_nf4_layer_stores_about_four_and_a_half_bits(impl, rng, check):
     assert 4.0 <= bits <= upper, (
         f"{bits:.3f} bits per weight: expect 4 for the codes + 32/64 for absmax (register them as buffers)")
     check.bound("bits_per_weight", bits, lower=4.0, upper=upper)
+    x = torch.randn(3, 256, generator=rng)
+    check("output", layer(x), rtol=1e-4, atol=1e-4, hint="the layer still computes x dequantize(W)^T")
 
 
 @pytest.mark.part("finetune")

@@ -101,11 +101,12 @@ def test_attention_output_shapes(impl, rng, check, device):
     q, k, v = qkv(rng, device, 2, 3, 20, 44, 16)
     out, lse = impl.flash_attention(q, k, v)
     check.exact("shapes", [list(out.shape), list(lse.shape)], hint="out is (B, H, Nq, D) and lse is (B, H, Nq)")
+    check_attention(check, (out, lse))
 
 
 def test_attention_launches_a_triton_kernel(impl, rng, check, device):
     q, k, v = qkv(rng, device, 1, 1, 16, 16, 16)
     with helpers.count_triton_launches() as counter:
         impl.flash_attention(q, k, v)
-    check.exact("launched_triton_kernel", counter["launches"] > 0,
+    check.bound("triton_kernel_launches", counter["launches"], lower=1,
                 hint="flash_attention must launch a Triton kernel; SDPA is not allowed")

@@ -99,7 +99,7 @@ def test_layer_norm_launches_triton_kernels(impl, rng, check, device):
         y = impl.layer_norm(x, weight, bias)
     with helpers.count_triton_launches() as backward:
         y.backward(torch.ones_like(y))
-    check.exact("forward_launched_triton_kernel", forward["launches"] > 0,
+    check.bound("forward_triton_kernel_launches", forward["launches"], lower=1,
                 hint="the forward pass must launch a Triton kernel")
-    check.exact("backward_launched_triton_kernel", backward["launches"] > 0,
+    check.bound("backward_triton_kernel_launches", backward["launches"], lower=1,
                 hint="the backward pass must launch a Triton kernel (autograd.Function.backward)")

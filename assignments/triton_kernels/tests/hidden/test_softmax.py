@@ -63,13 +63,14 @@ def test_softmax_long_rows(impl, rng, check, device):
 def test_softmax_does_not_modify_input(impl, rng, check, device):
     x = helpers.randn(rng, 9, 50, device=device)
     before = x.clone()
-    impl.softmax(x)
-    check.exact("input_unchanged", bool(torch.equal(x, before)), hint="write the result to a new tensor, not into x")
+    out = impl.softmax(x)
+    check("probabilities", out)
+    check.exact("change_to_x", x - before, hint="write the result to a new tensor, not into x")
 
 
 def test_softmax_launches_a_triton_kernel(impl, rng, check, device):
     x = helpers.randn(rng, 4, 64, device=device)
     with helpers.count_triton_launches() as counter:
         impl.softmax(x)
-    check.exact("launched_triton_kernel", counter["launches"] > 0,
+    check.bound("triton_kernel_launches", counter["launches"], lower=1,
                 hint="softmax must launch a Triton kernel (kernel[grid](...)); torch operations do not count")
