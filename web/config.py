@@ -28,6 +28,7 @@ class Settings:
     SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set in production).")
     SESSION_LIFETIME_S: int = _setting(12 * 3600, "How long a login lasts.")
     BROKER_URL: str = _setting("redis://127.0.0.1:6379/0", "Celery broker the portal enqueues tasks on.")
+    PUBLIC_URL: str = _setting("http://127.0.0.1:8000", "Public base URL people open (links in mail point there); not the worker's DLGRADE_PORTAL_URL, which may be an internal address.")
     QUEUE_PREFIX: str = _setting("", "Prefix added to every queue name (isolates test or bench runs).")
     ENQUEUE: bool = _setting(True, "Send tasks to the broker; False records them in memory (tests).")
     MAX_UPLOAD_MB: float = _setting(5.0, "Largest notebook accepted when the assignment sets no limit.")

@@ -132,7 +132,8 @@ def make_student(make_user, course):
 def make_assignment(session, store, course):
     def make(slug="demo", *, released=True, deadline=None, course_=None, gate_passed=True, **fields):
         """An assignment as a package upload and its gate make it: the metadata and the release
-        come from the gate report (`gate_report_for`), through services.record_gate."""
+        come from the gate report (`gate_report_for`), through services.record_gate.
+        `gate_passed`: True (passed), False (ran and failed) or None (no report yet)."""
         from web import services
 
         package = make_package(slug)
@@ -147,6 +148,11 @@ def make_assignment(session, store, course):
                                         report=report, bundle_digest=store.put(b"bundle-" + slug.encode()),
                                         worker="w1")
             assert assignment.gate_passed, assignment.gate_report
+        elif gate_passed is False:  # a gate that ran and failed; None: it has not reported yet
+            assert services.record_gate(session, store, assignment_id=assignment.id, attempt=1, passed=False,
+                                        report={"passed": False, "problems": ["a mutant kept every point"]},
+                                        bundle_digest="", worker="w1")
+            assert assignment.gate_passed is False
         assignment.deadline = deadline or utcnow() + dt.timedelta(days=7)
         if released:
             assignment.state, assignment.released_at = "released", utcnow()

@@ -154,7 +154,7 @@ def smtp_sink():
 @pytest.fixture
 def mail_app(app_config, smtp_sink):
     app = create_app({**app_config, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_sink.port, "SMTP_STARTTLS": False,
-                      "MAIL_FROM": "dlgrade <grader@example.edu>", "PORTAL_URL": "https://grader.example.edu"})
+                      "MAIL_FROM": "dlgrade <grader@example.edu>", "PUBLIC_URL": "https://grader.example.edu"})
     with app.app_context():
         yield app
         db.session.close()

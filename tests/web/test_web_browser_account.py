@@ -88,7 +88,7 @@ def test_instructor_resets_a_members_password_on_a_phone(live_server, browser, m
     assert fits_the_screen(page)
     shot(page, "phone-reset-link")
     member = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-    member.goto(live_server + link[link.index("/password/reset/"):])  # PORTAL_URL is the deployed address
+    member.goto(live_server + link[link.index("/password/reset/"):])  # PUBLIC_URL is the deployed address
     member.fill("input[name=password]", NEW_PASSWORD)
     member.fill("input[name=confirm]", NEW_PASSWORD)
     member.click("button:has-text('Set password')")

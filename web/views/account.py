@@ -116,7 +116,7 @@ def staff_reset(course_id: int, user_id: int):
     db.session.commit()
     response = make_response(render_template(
         "reset_link.html", user=g.user, role=role, course=course, target=target,
-        link=current_app.config["PORTAL_URL"].rstrip("/") + url_for("auth.reset_password", secret=secret),
+        link=current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset_password", secret=secret),
         minutes=current_app.config["RESET_LINK_LIFETIME_S"] // 60))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -94,7 +94,7 @@ def mail_reset_link(user: User, *, created_by_id: int | None) -> bool:
     secret = accounts.issue_reset(db.session, user=user, created_by_id=created_by_id,
                                   lifetime_s=config["RESET_LINK_LIFETIME_S"], now=utcnow())
     db.session.commit()
-    link = config["PORTAL_URL"].rstrip("/") + url_for("auth.reset_password", secret=secret)
+    link = config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset_password", secret=secret)
     try:
         send_mail(config, to=user.email, subject="dlgrade: set a new password", body=(
             f"Someone asked to set a new password for {user.email} on dlgrade.\n\n"
