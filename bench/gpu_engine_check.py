@@ -5,7 +5,9 @@ print a table of scores and perf figures. Run on the GPU machine from the reposi
     python3 bench/gpu_engine_check.py --out OUT_DIR triton_kernels qlora ...
 
 `assignment:mutant` grades that mutant (importing the reference as reference_solution, as the
-gate does). Results JSON go to OUT_DIR.
+gate does); `assignment:notebook` grades the filled instructor notebook (`source.ipynb`) the way
+a student upload is graded, cell by cell from real files (Triton's @jit reads them). Results JSON
+go to OUT_DIR.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ def main() -> int:
     for target in options.targets:
         slug, _, mutant = target.partition(":")
         package = REPO / "assignments" / slug
-        submission = package / "mutants" / f"{mutant}.py" if mutant else REPO / "reference" / slug
+        if mutant == "notebook":
+            submission = package / "source.ipynb"
+        else:
+            submission = package / "mutants" / f"{mutant}.py" if mutant else REPO / "reference" / slug
         started = time.monotonic()
         result = grade(package, submission, seed=options.seed, gpus=(options.gpu,),
-                       with_reference_solution=bool(mutant)).to_dict()
+                       with_reference_solution=bool(mutant) and mutant != "notebook").to_dict()
         elapsed = time.monotonic() - started
         name = target.replace(":", "__")
         (options.out / f"{name}.json").write_text(json.dumps(result, indent=1))
@@ -45,6 +50,9 @@ def main() -> int:
         print(f"== {target}: {result['status']} {result['score']:.2f}/{result['max_score']:.2f} "
               f"(unmeasured {result['unmeasured_points']}) in {elapsed:.0f} s on {result['run'].get('hardware')}",
               flush=True)
+        durations = result["run"].get("durations", {})
+        print(f"   trusted {durations.get('trusted_s')} s, student {durations.get('student_s')} s, "
+              f"cached trusted run: {result['run'].get('trusted_cached')}; notes: {result.get('warnings')}", flush=True)
         for test in result["tests"]:
             if test["status"] != "pass" or test.get("perf"):
                 perf = test.get("perf") or {}
