@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from nbgrader.preprocessors import ClearSolutions
 
+from autograder.assign import GATE_SEED
 from autograder.grading import grade
 from autograder.package import load_assignment
 
@@ -20,7 +21,6 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-GATE_SEED = 1
 # The solution cells (grade ids) that make up each assignment's first part.
 FIRST_PART_CELLS = {
     "allreduce": ("naive", ["naive"]),

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder.assign import GATE_SEED
 from autograder.grading import grade
-from autograder.notebook import convert_upload, release_notebook
+from autograder.notebook import convert_upload
+from autograder.release import release_notebook
 from autograder.package import load_assignment
 
 from tests.conftest import REPO
@@ -39,7 +41,7 @@ def zeros_module(slug: str, work: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", SLUGS)
 def test_zeros_score_zero(slug, tmp_path):
-    result = grade(REPO / "assignments" / slug, zeros_module(slug, tmp_path), seed=3).to_dict()
+    result = grade(REPO / "assignments" / slug, zeros_module(slug, tmp_path), seed=GATE_SEED).to_dict()
     assert result["status"] == "graded", result["message"]
     scored = {part["name"]: part["score"] for part in result["parts"] if part["score"] > 0}
     passing = [test["name"] for test in result["tests"] if test["status"] == "pass"]
