@@ -25,10 +25,10 @@ def death_of(outcome) -> str | None:
 
 
 def cell_names(student_lines: dict[int, str] | None) -> set[str]:
-    """The solution cells of a converted notebook ("cell 'relu' line 3" → relu)."""
+    """The solution cells of a converted notebook ("cell `relu` (In [7]) line 3" → relu)."""
     names = set()
     for where in (student_lines or {}).values():
-        match = re.match(r"cell '([^']+)'", where)
+        match = re.match(r"cell `([^`]+)`", where)
         if match:
             names.add(match.group(1))
     return names

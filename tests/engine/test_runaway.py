@@ -60,4 +60,4 @@ def test_only_the_same_death_twice_stops_the_restarts():
     assert deaths.record(_Outcome(out_of_memory=True), "linear")
     assert deaths.summary() == ("Your code ran out of memory in a test of part `linear`, twice; "
                                 "the tests after it were not run.")
-    assert cell_names({3: "cell 'relu' line 2", 9: "cell 'linear' line 1", 12: "provided"}) == {"relu", "linear"}
+    assert cell_names({3: "cell `relu` (In [2]) line 2", 9: "cell `linear` (In [3]) line 1", 12: "provided"}) == {"relu", "linear"}
