@@ -40,7 +40,7 @@ gpu-image: venv
 	$(PY) -m autograder.images build gpu
 
 test: system-deps venv services docker-image
-	$(PY) -m pytest -q -ra -m "not recovery" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra --durations=40 -m "not recovery" $(PYTEST_ARGS) tests
 
 # Worker-loss and Redis-restart recovery with real grading (about 14 minutes).
 test-recovery: venv services
