@@ -158,6 +158,12 @@ class Assignment(Base):
     gate_report: Mapped[Any] = mapped_column(JSONText, nullable=True)
     gate_worker: Mapped[str] = mapped_column(sa.String(200), default="")
     gate_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A gate that ran on another queue than the package's own (the first gate of a GPU package
+    # runs on `cpu`, before the portal knows it needs a GPU): kept for staff, never releases.
+    early_gate_queue: Mapped[str] = mapped_column(sa.String(40), default="")
+    early_gate_passed: Mapped[bool | None] = mapped_column(nullable=True)
+    early_gate_report: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    early_gate_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     release_on_pass: Mapped[bool] = mapped_column(default=False)
     deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     penalty_per_day: Mapped[float] = mapped_column(default=0.1)  # fraction of the score per late day

@@ -74,14 +74,25 @@ def _gate_problem(store: FileStore, report: Any, bundle_digest: str, slug: str) 
     return None
 
 
-def record_gate(session: Session, store: FileStore, *, assignment_id: int, attempt: int, passed: bool,
-                report: Any, bundle_digest: str, worker: str) -> bool:
+def record_gate(session: Session, store: FileStore, tasks: TaskClient, *, assignment_id: int, attempt: int,
+                passed: bool, report: Any, bundle_digest: str, worker: str) -> bool:
     """Store a gate report and, when it passed, the assignment it parsed and the release it built.
-    False (409) when the attempt is not the current one."""
+    False (409) when the attempt is not the current one.
+
+    A gate counts only when it ran on the package's own queue. The first gate of a package goes
+    to the queue of its last gate (`cpu` for a new one: the portal does not read packages), so a
+    GPU package's first gate runs on a CPU worker, where its perf parts cannot be measured. That
+    passing report is kept apart as the early gate, for staff to see the correctness checks
+    pass, and the gate is sent again to the package's queue."""
     assignment = session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None or attempt != assignment.gate_attempt:
         return False
     problem = _gate_problem(store, report, bundle_digest, assignment.slug) if passed else None
+    if passed and problem is None:
+        own_queue = packages.gated_assignment(report, assignment.slug).queue
+        if own_queue != assignment.queue:
+            _regate_on(session, tasks, assignment, own_queue, report, worker)
+            return True
     assignment.gate_passed = bool(passed) and problem is None
     assignment.gate_report = report if problem is None else {"report": report, "portal": problem}
     assignment.gate_worker = worker
@@ -103,6 +114,16 @@ def record_gate(session: Session, store: FileStore, *, assignment_id: int, attem
         assignment.state = "gate_failed"
     session.commit()
     return True
+
+
+def _regate_on(session: Session, tasks: TaskClient, assignment: Assignment, queue: str, report: Any,
+               worker: str) -> None:
+    assignment.early_gate_queue, assignment.early_gate_passed = assignment.queue, True
+    assignment.early_gate_report, assignment.early_gate_at = {"report": report, "worker": worker}, utcnow()
+    assignment.queue = queue
+    assignment.gate_attempt += 1
+    session.commit()
+    tasks.send(GATE_TASK, [assignment.id, assignment.gate_attempt], queue)
 
 
 def release(session: Session, store: FileStore, assignment: Assignment, *, offline_after_s: int) -> None:

@@ -70,9 +70,10 @@ def main() -> int:
 
 
 def settled(assignment: dict) -> bool:
-    """Released, failed, or waiting for a kind of worker that is not online."""
+    """Released, failed, or passed on a CPU worker and waiting for a kind of worker that is not
+    online (a GPU package). Waiting for the CPU worker the demo has just started is not settled."""
     return bool(assignment.get("released") or assignment.get("gate_passed") is False
-                or assignment.get("gate_waiting_for"))
+                or (assignment.get("gate_waiting_for") and assignment.get("early_gate_passed")))
 
 
 def wait_for_gates(staff: requests.Session, course_url: str, deadline: float, poll_s: float = 5) -> list[dict]:
@@ -94,7 +95,10 @@ def gate_lines(assignments: list[dict]) -> list[str]:
         elif a.get("gate_passed") is False:
             lines.append(f"  gate failed: {a['slug']}; the report is on its page for the TA")
         elif a.get("gate_waiting_for"):
-            lines.append(f"  NOT RELEASED: {a['slug']} is {a['gate_waiting_for']}; start one {a.get('start_worker')}")
+            checked = (f"its correctness checks passed on a {a['early_gate_queue']} worker; the release gate is "
+                       if a.get("early_gate_passed") else "")
+            lines.append(f"  NOT RELEASED: {a['slug']}: {checked}{a['gate_waiting_for']}; "
+                         f"start one {a.get('start_worker')}")
         else:
             lines.append(f"  still gating: {a['slug']} (the worker is on it; see var/demo/worker.log)")
     return lines

@@ -129,7 +129,7 @@ def make_student(make_user, course):
 
 
 @pytest.fixture
-def make_assignment(session, store, course):
+def make_assignment(session, store, course, app):
     def make(slug="demo", *, released=True, deadline=None, course_=None, gate_passed=True, **fields):
         """An assignment as a package upload and its gate make it: the metadata and the release
         come from the gate report (`gate_report_for`), through services.record_gate.
@@ -144,12 +144,13 @@ def make_assignment(session, store, course):
         if gate_passed:
             report, release = gate_report_for(package)
             store.put(release)  # what the worker's PUT /api/worker/releases/<digest> does
-            assert services.record_gate(session, store, assignment_id=assignment.id, attempt=1, passed=True,
-                                        report=report, bundle_digest=store.put(b"bundle-" + slug.encode()),
+            assert services.record_gate(session, store, app.extensions["dlgrade_tasks"], assignment_id=assignment.id,
+                                        attempt=1, passed=True, report=report, bundle_digest=store.put(b"bundle-" + slug.encode()),
                                         worker="w1")
             assert assignment.gate_passed, assignment.gate_report
         elif gate_passed is False:  # a gate that ran and failed; None: it has not reported yet
-            assert services.record_gate(session, store, assignment_id=assignment.id, attempt=1, passed=False,
+            assert services.record_gate(session, store, app.extensions["dlgrade_tasks"], assignment_id=assignment.id,
+                                        attempt=1, passed=False,
                                         report={"passed": False, "problems": ["a mutant kept every point"]},
                                         bundle_digest="", worker="w1")
             assert assignment.gate_passed is False

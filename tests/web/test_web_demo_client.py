@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_client_says_which_assignments_wait_for_a_gpu_worker(live_server, session, make_user, course,  # noqa: F811
                                                                  make_student, make_assignment):
     make_assignment("backprop")
-    make_assignment("kv_cache", queue="gpu", released=False, gate_passed=None)
+    make_assignment("kv_cache", queue="gpu", released=False, gate_passed=None,  # passed on cpu, as record_gate keeps it
+                    early_gate_queue="cpu", early_gate_passed=True)
     make_assignment("lsq", released=False, gate_passed=False)
     _, student_token = issue_token(kind="user", user_id=make_student(email="alice@example.edu").id, name="demo")
     _, staff_token = issue_token(kind="user", user_id=make_user("ta", course).id, name="demo-ta")
@@ -29,7 +30,8 @@ def test_demo_client_says_which_assignments_wait_for_a_gpu_worker(live_server, s
     assert "  released: backprop (queue cpu)" in lines
     assert "  gate failed: lsq; the report is on its page for the TA" in lines
     gpu = next(line for line in lines if "kv_cache" in line)
-    assert gpu.startswith("  NOT RELEASED: kv_cache is waiting for a GPU worker: none has connected yet; start one "
+    assert gpu.startswith("  NOT RELEASED: kv_cache: its correctness checks passed on a cpu worker; the release gate "
+                          "is waiting for a GPU worker: none has connected yet; start one "
                           "on a host with 1 GPU: DLGRADE_GPUS=0 "), gpu
     assert "celery -A autograder.worker.app worker" in gpu
     assert "released: backprop; submitting" in out.stdout

@@ -166,3 +166,26 @@ def test_roster_import(session, client_for, make_user, course):
     assert carol.memberships[0].role == "student" and carol.memberships[0].section == "B"
     bad = instructor.api("POST", f"/api/courses/{course.id}/roster", data="email,role\nx@y.z,dean\n")
     assert bad.status_code == 400 and "role 'dean'" in bad.json["error"]
+
+
+def test_gpu_package_passed_on_a_cpu_worker_waits_for_its_gpu_gate(session, client_for, make_user, course, sent,
+                                                                    worker):
+    client = client_for(make_user("ta", course))
+    package = make_package("kernels", gpus=1)
+    client.post(f"/courses/{course.id}/assignments", {"package": (io.BytesIO(package), "p.tar.gz")},
+                content_type="multipart/form-data")
+    assignment = session.query(Assignment).one()
+    report, release = gate_report_for(package)
+    bundle = b"bundle-bytes"
+    digest = __import__("hashlib").sha256(bundle).hexdigest()
+    worker.put(f"/api/worker/bundles/{digest}", bundle)
+    worker.put(f"/api/worker/releases/{report['release_digest']}", release)
+    worker.post(f"/api/worker/assignments/{assignment.id}/gate",
+                {"attempt": 1, "worker": "cpu-worker-1", "passed": True, "report": report, "bundle_digest": digest})
+    assert sent[-1] == ("dlgrade.run_gate", [assignment.id, 2], "gpu")
+    page = client.get(f"/assignments/{assignment.id}").data.decode()
+    assert "Correctness checks passed on a cpu worker (cpu-worker-1)" in page
+    assert "The gate has not run: waiting for a GPU worker: none has connected yet" in page
+    assert 'id="release-button" disabled' in page
+    course_page = client.get(f"/courses/{course.id}").data.decode()
+    assert "passed on cpu" in course_page and "waiting for a GPU worker" in course_page

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from web_helpers import gate_report_for, make_package, make_result, sha
 
+from web import services
 from web.db import utcnow
 from web.models import Assignment, Submission
 from web.security import issue_token
@@ -120,14 +123,40 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
     gate = {"attempt": 1, "worker": "w", "passed": True, "report": report, "bundle_digest": sha(bundle)}
     assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", {**gate, "attempt": 3}).status_code == 409
     assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", gate).json == {"stored": True}
-    data = client.raw.get(f"/api/assignments/{assignment_id}",
-                          headers={"Authorization": f"Bearer {_user_token(session, ta)}"}).json
+
+    def staff_view() -> dict:
+        return client.raw.get(f"/api/assignments/{assignment_id}",
+                              headers={"Authorization": f"Bearer {_user_token(session, ta)}"}).json
+
+    # That gate ran on `cpu`; the package asks for 2 GPUs: kept as the early gate, sent again to gpu-2.
+    data = staff_view()
+    assert (data["early_gate_queue"], data["early_gate_passed"]) == ("cpu", True)
+    assert data["gate_passed"] is None and data["state"] == "gating" and data["queue"] == "gpu-2"
+    assert "waiting for a worker with 2 GPUs" in data["gate_waiting_for"]
+    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 2], "gpu-2")
+    assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", gate).status_code == 409  # attempt 1 is over
+    with pytest.raises(services.Refused, match="has not run yet.*waiting for a worker with 2 GPUs"):
+        services.release(session, store, session.get(Assignment, assignment_id), offline_after_s=60)
+
+    assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", {**gate, "attempt": 2}).json == {"stored": True}
+    data = staff_view()
     assert data["gate_passed"] is True and data["bundle_digest"] == sha(bundle) and data["state"] == "ready"
     assert data["title"] == "Demo gated" and data["max_score"] == 15
     assert session.get(Assignment, assignment_id).queue == "gpu-2"  # resources.gpus from the report
     client.raw.post(f"/api/courses/{course.id}/assignments", data={"package": (__import__("io").BytesIO(package), "p.tar.gz")},
                     headers={"Authorization": f"Bearer {_user_token(session, ta)}"})
-    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 2], "gpu-2")
+    assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 3], "gpu-2")
+
+
+def test_a_failed_early_gate_is_the_gate(session, worker, make_assignment, store):
+    """A package that fails on a CPU worker fails: the GPU gate would fail the same correctness tests."""
+    assignment = make_assignment("cpu-fails", gate_passed=None, released=False)
+    body = {"attempt": 1, "worker": "w", "passed": False, "report": {"problems": ["mutant kept its points"]},
+            "bundle_digest": None}
+    assert worker.post(f"/api/worker/assignments/{assignment.id}/gate", body).json == {"stored": True}
+    session.refresh(assignment)
+    assert assignment.gate_passed is False and assignment.state == "gate_failed"
+    assert assignment.early_gate_passed is None
 
 
 def test_stuck_lists_current_attempts_without_news(session, worker, make_student, make_assignment, make_submission):

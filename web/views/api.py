@@ -50,6 +50,7 @@ def assignment_json(a: Assignment, role: str) -> dict:
     if role in STAFF_ROLES:
         data.update(queue=a.queue, bundle_digest=a.bundle_digest, package_sha256=a.package_sha256,
                     gate_attempt=a.gate_attempt, gate_passed=a.gate_passed, gate_report=a.gate_report,
+                    early_gate_queue=a.early_gate_queue or None, early_gate_passed=a.early_gate_passed,
                     canvas_assignment_id=a.canvas_assignment_id)
         waiting = None if a.gate_passed is not None else operations.waiting_message(
             db.session, a.queue, utcnow(), current_app.config["WORKER_OFFLINE_AFTER_S"])

@@ -13,6 +13,7 @@ from .. import operations, services, store
 from ..db import db
 from ..models import Assignment, Submission
 from ..security import require_worker
+from ..tasks import client as task_client
 
 bp = Blueprint("worker_api", __name__, url_prefix="/api/worker")
 
@@ -151,7 +152,8 @@ def package(assignment_id: int):
 def gate(assignment_id: int):
     body = _body()
     db.session.get(Assignment, assignment_id) or abort(404)
-    ok = services.record_gate(db.session, store(), assignment_id=assignment_id, attempt=_int(body, "attempt"),
+    ok = services.record_gate(db.session, store(), task_client(), assignment_id=assignment_id,
+                              attempt=_int(body, "attempt"),
                               passed=bool(body.get("passed")), report=body.get("report"),
                               bundle_digest=str(body.get("bundle_digest") or ""), worker=str(body.get("worker", "")))
     if not ok:
