@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 
 from web.db import utcnow
-from web.models import GradeRun, Worker
+from web.models import Worker
 from web_helpers import make_result
 
 HEARTBEAT = "/api/worker/workers/heartbeat"

@@ -6,11 +6,10 @@ import csv
 import datetime as dt
 import io
 
-import pytest
 from web_helpers import HIDDEN_MARKER, gate_report_for, make_package, make_result
 
 from web.db import utcnow
-from web.models import Assignment, GradeRun, Submission, User
+from web.models import Assignment, User
 
 
 def test_package_upload_gates_then_release_only_when_passed(session, client_for, make_user, course, sent, worker):

@@ -19,7 +19,6 @@ def test_worker_routes_need_a_worker_token(app, session, worker, make_student, m
     path = f"/api/worker/submissions/{sub.id}"
     assert worker.raw.get(path).status_code == 401
     assert worker.get(path, token="not-a-token").status_code == 403
-    from web_helpers import Client  # a user token is a real token, but not a worker's
 
     staff = __import__("web.models", fromlist=["User"]).User
     _, user_token = issue_token(kind="user", user_id=session.query(staff).first().id, name="cli")
