@@ -66,6 +66,7 @@ class GateReport:
     assignment: dict | None = None  # Assignment.portal_metadata() plus the solution cell ids
     out_dir: Path | None = None
     duration_s: float = 0.0
+    perf_only: bool = False  # graded only what the hardware adds (see `assign`)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -75,7 +76,8 @@ class GateReport:
         return data
 
     def format(self) -> str:
-        lines = [f"gate for {self.slug}: {'PASSED' if self.passed else 'FAILED'} in {self.duration_s:.0f} s"]
+        scope = " (perf parts only: correctness gated earlier)" if self.perf_only else ""
+        lines = [f"gate for {self.slug}{scope}: {'PASSED' if self.passed else 'FAILED'} in {self.duration_s:.0f} s"]
         for problem in self.problems:
             lines.append(f"  problem: {problem}")
         for entry in self.entries:
@@ -152,10 +154,14 @@ def check_release(assignment: Assignment) -> tuple[Release | None, list[str]]:
 
 
 def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "process", seed: int | None = None,
-           jobs: int = 2, log: Callable[[str], None] | None = None) -> GateReport:
+           jobs: int = 2, perf_only: bool = False, log: Callable[[str], None] | None = None) -> GateReport:
     """Gate a package. Output (bundle, release) goes to `out_dir`, by default a new temporary
     folder, so a gate run never writes into the checkout (but for a stale `source.ipynb`, which
-    it rebuilds from `notebook.py`)."""
+    it rebuilds from `notebook.py`).
+
+    `perf_only`: the package's correctness gate already passed elsewhere (a GPU package's early
+    gate on a CPU worker), so this run grades only what the hardware here adds: the reference
+    and the filled notebook get every point, and every mutant of a perf part loses points."""
     started = time.monotonic()
     try:
         rebuilt = refresh_source_notebook(Path(package_dir))
@@ -164,7 +170,7 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
         return GateReport(Path(package_dir).name, False, [str(error)], [], duration_s=time.monotonic() - started)
     if rebuilt and log:
         log(f"  rebuilt {rebuilt} from notebook.py")
-    report = GateReport(assignment.slug, False, validate_package(assignment), [])
+    report = GateReport(assignment.slug, False, validate_package(assignment), [], perf_only=perf_only)
     release = None
     if not report.problems:
         release, problems = check_release(assignment)
@@ -188,6 +194,9 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
                       ("starter", "starter (cleared)", starter, None)]
         for mutant in sorted(assignment.mutants_dir.glob("*.py")):
             candidates.append(("mutant", mutant.stem, mutant, MUTANT_HEADER.search(mutant.read_text())["part"]))
+        if perf_only:
+            candidates = [c for c in candidates if c[0] in ("reference", "notebook")
+                          or (c[0] == "mutant" and assignment.part(c[3]).kind == "perf")]
 
         bools: dict[str, dict[str, bool]] = {}  # "trusted", or a starter's or mutant's name -> its bools
 
@@ -211,8 +220,9 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
         except GradingError as error:
             report.problems.append(f"grading failed: {error}")
         else:
-            others = [bools.get(name, {}) for kind, name, _, _ in candidates if kind in ("starter", "mutant")]
-            report.problems += blind_bool_checks(bools.get("trusted", {}), others)
+            if not perf_only:  # blind bools are a correctness matter, checked by the full gate
+                others = [bools.get(name, {}) for kind, name, _, _ in candidates if kind in ("starter", "mutant")]
+                report.problems += blind_bool_checks(bools.get("trusted", {}), others)
     report.passed = not report.problems and all(entry.ok for entry in report.entries)
     report.duration_s = time.monotonic() - started
     return report

@@ -55,6 +55,8 @@ def upload_package(session: Session, store: FileStore, tasks: TaskClient, *, cou
     assignment.gate_attempt += 1
     assignment.gate_passed = None
     assignment.gate_report = None
+    assignment.early_gate_queue, assignment.early_gate_passed = "", None  # it was about the old package
+    assignment.early_gate_report = assignment.early_gate_at = None
     session.commit()
     # before its first report the portal cannot know the GPUs a package needs: the last gate's queue
     tasks.send(GATE_TASK, [assignment.id, assignment.gate_attempt], assignment.queue)

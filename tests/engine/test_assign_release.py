@@ -58,3 +58,16 @@ def test_cli_assign_writes_outside_the_checkout(example_package):
     assert "release: " in run.stdout and str(release) in run.stdout
     after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     assert after == before
+
+
+def test_a_perf_only_gate_grades_the_reference_notebook_and_perf_mutants(tmp_path):
+    """The gate a GPU worker runs after the package's correctness gate passed on a CPU worker."""
+    from autograder.assign import GATE_SEED
+
+    from tests.conftest import EXAMPLE
+
+    report = assign(EXAMPLE, out_dir=tmp_path, seed=GATE_SEED, perf_only=True)
+    assert report.passed, report.format()
+    graded = sorted((entry.kind, entry.name) for entry in report.entries)
+    assert graded == [("mutant", "slow_rowsum"), ("notebook", "source.ipynb"), ("reference", "reference")]
+    assert "perf parts only" in report.format() and report.to_dict()["perf_only"] is True

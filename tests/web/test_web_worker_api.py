@@ -112,7 +112,8 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
     assignment_id = response.json["id"]
     assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 1], "cpu")  # GPUs unknown before the first report
     info = worker.get(f"/api/worker/assignments/{assignment_id}").json
-    assert info == {"id": assignment_id, "slug": "gated", "package_digest": sha(package), "attempt": 1}
+    assert info == {"id": assignment_id, "slug": "gated", "package_digest": sha(package), "attempt": 1,
+                    "queue": "cpu", "early_gate_passed": False}
     assert worker.get(f"/api/worker/assignments/{assignment_id}/package").data == package
     bundle = b"\x1f\x8b fake bundle"
     assert worker.put(f"/api/worker/bundles/{'b' * 64}", bundle).status_code == 400  # digest mismatch
@@ -133,6 +134,8 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
     assert data["gate_passed"] is None and data["state"] == "gating" and data["queue"] == "gpu-2"
     assert "waiting for a worker with 2 GPUs" in data["gate_waiting_for"]
     assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 2], "gpu-2")
+    info = worker.get(f"/api/worker/assignments/{assignment_id}").json
+    assert (info["attempt"], info["queue"], info["early_gate_passed"]) == (2, "gpu-2", True)
     assert worker.post(f"/api/worker/assignments/{assignment_id}/gate", gate).status_code == 409  # attempt 1 is over
     with pytest.raises(services.Refused, match="has not run yet.*waiting for a worker with 2 GPUs"):
         services.release(session, store, session.get(Assignment, assignment_id), offline_after_s=60)
@@ -145,6 +148,8 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
     client.raw.post(f"/api/courses/{course.id}/assignments", data={"package": (__import__("io").BytesIO(package), "p.tar.gz")},
                     headers={"Authorization": f"Bearer {_user_token(session, ta)}"})
     assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 3], "gpu-2")
+    info = worker.get(f"/api/worker/assignments/{assignment_id}").json  # a new package: gated whole on gpu-2
+    assert (info["queue"], info["early_gate_passed"]) == ("gpu-2", False)
 
 
 def test_a_failed_early_gate_is_the_gate(session, worker, make_assignment, store):

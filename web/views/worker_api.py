@@ -136,7 +136,10 @@ def failure(submission_id: int):
 def assignment(assignment_id: int):
     a = db.session.get(Assignment, assignment_id) or abort(404)
     db.session.commit()
-    return jsonify(id=a.id, slug=a.slug, package_digest=a.package_sha256, attempt=a.gate_attempt)
+    # queue: what the gate was sent to; early_gate_passed: the package's correctness gate already
+    # passed on another queue, so a GPU worker gates only what it alone can measure (perf parts)
+    return jsonify(id=a.id, slug=a.slug, package_digest=a.package_sha256, attempt=a.gate_attempt,
+                   queue=a.queue, early_gate_passed=bool(a.early_gate_passed))
 
 
 @bp.get("/assignments/<int:assignment_id>/package")
