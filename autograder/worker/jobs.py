@@ -259,7 +259,7 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
     with _visible_gpus(gpus):
         # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
         result = ctx.engine.grade(assignment_dir, upload, sandbox=config.get("sandbox"), seed=None,
-                                  on_progress=on_progress, gpus=gpus)
+                                  on_progress=on_progress, gpus=gpus, trusted_share=ctx.trusted_runs)
     return _as_dict(result)
 
 

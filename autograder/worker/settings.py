@@ -62,6 +62,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "sweep_in_worker": (True, _bool, "run the sweeper loop in every worker's main process (a Redis lock makes it one sweep per interval fleet-wide)"),
     "http_timeout_s": (30.0, float, "timeout of one request to the portal"),
     "metrics_port": (0, int, "serve Prometheus metrics on this port from the worker; 0: off"),
+    "share_trusted_runs": (True, _bool, "fetch the trusted runs other workers published to the portal before running a reference, and publish this worker's"),
     "keep_workdirs": (False, _bool, "keep per-job scratch folders (debugging)"),
     "similarity_pairs": (200, int, "a similarity report carries the top N pairs overall and the top N of each cell"),
 }
