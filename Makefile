@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-recovery test-fast system-deps services docker-image gpu-image venv clean help
+.PHONY: demo test test-recovery test-deployment test-fast system-deps services docker-image gpu-image venv clean help
 
 help:
 	@echo "make demo   set everything up, start Redis, the portal and a worker, grade sample submissions"
@@ -40,15 +40,19 @@ gpu-image: venv
 	$(PY) -m autograder.images build gpu
 
 test: system-deps venv services docker-image
-	$(PY) -m pytest -q -ra --durations=40 -m "not recovery" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra --durations=40 -m "not recovery and not deployment" $(PYTEST_ARGS) tests
 
 # Worker-loss and Redis-restart recovery with real grading (about 14 minutes).
 test-recovery: venv services
 	$(PY) -m pytest -q -ra -m recovery $(PYTEST_ARGS) tests
 
+# Several workers of one deployment grading for real: the shared trusted-run cache (about 2 minutes).
+test-deployment: venv services
+	$(PY) -m pytest -q -ra -m deployment $(PYTEST_ARGS) tests
+
 # Everything but Docker and the browser: the inner loop while developing.
 test-fast: venv services
-	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery and not deployment" $(PYTEST_ARGS) tests
 
 demo: system-deps venv services
 	bash infra/scripts/demo.sh

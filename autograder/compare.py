@@ -205,7 +205,8 @@ def _compare_bound(name: str, actual, lower, upper) -> CheckVerdict:
 
 
 def perf_verdict(entry: dict, student_entry: dict | None, student: RunRecords, spec: PerfSpec | None,
-                 hardware: str, run_wall_s: float) -> TestVerdict:
+                 hardware: str, run_wall_s: float, runs: int = 1) -> TestVerdict:
+    """`runs`: how many runs measured it (the student run re-measures a noisy one)."""
     name = entry["name"]
     if spec is None:
         return TestVerdict("error", 0.0, "could not be graded (grader problem)", f"no [[perf]] spec named {name}")
@@ -229,8 +230,10 @@ def perf_verdict(entry: dict, student_entry: dict | None, student: RunRecords, s
     figures = {"speedup_vs_baseline": speedup, "student_s": student_s, "baseline_s": baseline_s,
                "spread": spread, "unit": spec.unit, "full_credit_ratio": spec.full_credit_ratio, **details}
     if spread > spec.max_spread:
-        return TestVerdict("not-measured", 0.0, f"'{name}': measurement too noisy (spread {spread:.0%}, allowed "
-                                                f"{spec.max_spread:.0%}); not scored", perf=figures)
+        tried = f"in each of {runs} runs" if runs > 1 else "in its run"
+        return TestVerdict("not-measured", 0.0, f"'{name}': measurement too noisy {tried} (least spread {spread:.0%}, "
+                                                f"allowed {spec.max_spread:.0%}); not scored, and its points are left "
+                                                "out of your maximum", perf=figures)
     credit = spec.credit(speedup)
     status = "pass" if credit >= 1.0 else "fail"
     message = (f"'{name}': {speedup:.2f}× the baseline (full credit at {spec.full_credit_ratio:.2f}×, none at "

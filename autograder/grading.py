@@ -41,7 +41,7 @@ from autograder.sandbox_runs import ProgressCallback, RunSetup, SandboxRunner
 from autograder.scan import ScanResult, scan_source
 from autograder.scoring import score
 from autograder.student_run import module_under_test, student_run
-from autograder.trusted_run import trusted_run
+from autograder.trusted_run import TrustedRunShare, trusted_run
 
 ENGINE_VERSION = "1"
 
@@ -49,14 +49,15 @@ ENGINE_VERSION = "1"
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "process", seed: int | None = None,
           hardware: str | None = None, on_progress: ProgressCallback | None = None,
           only_parts: tuple[str, ...] | None = None, with_reference_solution: bool = False,
-          gpus: tuple[int, ...] = (), on_records: Callable[[RunRecords, RunRecords], None] | None = None
-          ) -> GradeResult:
+          gpus: tuple[int, ...] = (), on_records: Callable[[RunRecords, RunRecords], None] | None = None,
+          trusted_share: TrustedRunShare | None = None) -> GradeResult:
     """Grade `submission` (.ipynb, .py, or a package folder) against the assignment.
 
     `only_parts` restricts grading to those parts' tests (the gate's mutant runs);
     `with_reference_solution` makes the reference importable as `reference_solution` (mutants
     only: never for student work). `on_records(trusted, student)` sees both runs' records before
-    their folders are removed (the gate's weak-check analysis). Never raises for a bad submission; raises `GradingError`
+    their folders are removed (the gate's weak-check analysis). `trusted_share` is where the
+    workers of a deployment share trusted runs (trusted_run.py). Never raises for a bad submission; raises `GradingError`
     only when grading itself failed.
     """
     started = time.monotonic()
@@ -84,7 +85,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         work.chmod(0o755)  # a sandbox running as nobody reads its config and submission here
         runner = SandboxRunner(RunSetup(assignment, backend, work, seed, gpus))
         trusted_started = time.monotonic()
-        trusted = trusted_run(runner, bundle_digest=digest, hardware=hardware)
+        trusted = trusted_run(runner, bundle_digest=digest, hardware=hardware, share=trusted_share)
         trusted_s = time.monotonic() - trusted_started
         nodeids = [nodeid for nodeid in trusted.records.order
                    if only_parts is None or trusted.part_of(nodeid) in only_parts]
@@ -105,6 +106,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             "restarts": student.restarts,
             "student_runs": student.log,
             "trusted_cached": trusted.cached,
+            "trusted_source": trusted.source,
             "image": runner.image,
             "durations": {
                 "trusted_s": round(trusted_s, 3),

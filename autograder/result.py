@@ -92,7 +92,7 @@ def _gradescope_test(test: dict, hardware: str) -> dict:
             entry["name"], entry["output"] = f"{test['part']}: hidden test", HIDDEN_TEST_OUTPUT
     if test["status"] == "not-measured":
         # No score, max_score or status: Gradescope neither fails it nor counts its points.
-        entry["output"] = (f"Not measured on this hardware ({hardware}): not failed, and its "
+        entry["output"] = (f"Not measured (this run's hardware: {hardware}): not failed, and its "
                            f"{test['max_score']:g} points are not counted. {entry['output']}").strip()
         return entry
     entry.update(score=test["score"], max_score=test["max_score"],
@@ -109,7 +109,8 @@ def to_gradescope(result: dict) -> dict:
     output = result.get("message", "")
     if result.get("unmeasured_points"):
         output = (f"{output.rstrip('.')}. {result['unmeasured_points']:g} points of performance tests were not measured "
-                  f"on this hardware ({hardware}) and are not counted.").strip()
+                  f"(scored on other hardware than this {hardware}, or too noisy to time after re-measuring) and "
+                  "are not counted.").strip()
     return {
         "score": result.get("score", 0),
         "execution_time": round((run.get("durations") or {}).get("total_s", 0)),
@@ -138,7 +139,7 @@ def format_table(result: dict) -> str:
     lines.append("  parts: " + ", ".join(f"{p['name']} {p['score']:.2f}/{p['max_score']:.2f}" for p in result["parts"]))
     total = f"  total: {result['score']:.2f} / {result['max_score']:.2f}"
     if result.get("unmeasured_points"):
-        total += f"  ({result['unmeasured_points']:.2f} points not measured on this hardware)"
+        total += f"  ({result['unmeasured_points']:.2f} points not measured, not counted)"
     lines.append(total)
     for warning in result.get("warnings", []):
         lines.append(f"  warning: {warning}")

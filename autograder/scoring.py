@@ -33,7 +33,7 @@ def score(result: GradeResult, assignment: Assignment, trusted: RunRecords, stud
         else:
             max_score = part.points * float(record["weight"]) / weights[part.name] if weights[part.name] else 0.0
             verdict = _judge(nodeid, record, trusted, student, crashes, scan, assignment, hardware, student_wall,
-                             feedback)
+                             feedback, student_run.perf_runs.get(nodeid, 1))
         student_record = student.tests.get(nodeid)
         if student_record and student_record.get("tamper"):
             tamper_evidence += [f"{nodeid}: {name} was replaced at run time" for name in student_record["tamper"]]
@@ -67,11 +67,15 @@ def score(result: GradeResult, assignment: Assignment, trusted: RunRecords, stud
         result.flags.append({"kind": "grader", "evidence": grader_errors})
     passed = sum(1 for test in result.tests if test.status == "pass")
     result.message = f"{passed} of {len(result.tests)} tests passed; {result.score:.2f} / {result.max_score:.2f} points"
+    unmeasured = [t for t in result.tests if t.status == "not-measured"]
+    if unmeasured:
+        result.message += (f" ({result.unmeasured_points:g} points of {len(unmeasured)} performance "
+                           f"test{'s' if len(unmeasured) > 1 else ''} not measured: not counted)")
 
 
 def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: StudentRecords, crashes: dict,
            scan: ScanResult, assignment: Assignment, hardware: str, student_wall: float,
-           feedback: CellFeedback | None = None) -> TestVerdict:
+           feedback: CellFeedback | None = None, perf_runs: int = 1) -> TestVerdict:
     if trusted_record["outcome"] == "skipped":
         return TestVerdict("not-measured", 0.0, f"not measured here: {trusted_record['message'] or 'skipped'}")
     if trusted_record["outcome"] != "passed":
@@ -120,7 +124,7 @@ def _judge(nodeid: str, trusted_record: dict, trusted: RunRecords, student: Stud
     if perf is not None:
         entry, student_entry = perf
         return perf_verdict(entry, student_entry, records_for_test, assignment.perf.get(entry["name"]), hardware,
-                            student_wall)
+                            student_wall, perf_runs)
     return TestVerdict("pass", 1.0, "")
 
 

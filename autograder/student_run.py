@@ -42,6 +42,7 @@ class StudentRun:
     out_dirs: list[Path]  # every student run's output folder, in run order (their cell logs)
     log: list[dict]  # one run_log entry per run, for staff
     deaths: RepeatedDeath  # how the runs died (runaway.py)
+    perf_runs: dict[str, int] = dataclasses.field(default_factory=dict)  # nodeid -> runs that timed it (noisy ones)
 
 
 def module_under_test(submission: Path, converted: Converted | None, work: Path, assignment: Assignment,
@@ -120,13 +121,16 @@ def student_run(runner: SandboxRunner, module: ModuleUnderTest, trusted: Trusted
                 crashes[nodeid] = ("error", "not run: the grading run kept ending early "
                                             f"({describe_end(outcome)}) and the retries ran out")
             break
-    out_dirs += _remeasure_noisy_perf(runner, module, trusted, merged, roots)
-    return StudentRun(StudentRecords(merged, roots), crashes, restarts, wall_total, out_dirs, log, deaths)
+    perf_runs: dict[str, int] = {}
+    out_dirs += _remeasure_noisy_perf(runner, module, trusted, merged, roots, perf_runs)
+    return StudentRun(StudentRecords(merged, roots), crashes, restarts, wall_total, out_dirs, log, deaths, perf_runs)
 
 
 def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun,
-                          merged: RunRecords, roots: dict[str, Path]) -> list[Path]:
-    """Measure noisy perf tests again; returns the runs' output folders."""
+                          merged: RunRecords, roots: dict[str, Path], perf_runs: dict[str, int]) -> list[Path]:
+    """Measure noisy perf tests again, each in a fresh run, up to `perf_remeasure` times; the
+    least noisy measurement is kept. `perf_runs` counts the runs of each noisy test (so a
+    verdict can say how often it was tried). Returns the runs' output folders."""
     assignment = runner.setup.assignment
     out_dirs = []
     for _ in range(int(config.get("perf_remeasure"))):
@@ -138,6 +142,7 @@ def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, truste
         job, _, records = runner.run(RunRequest(module, "student", noisy, wall))
         out_dirs.append(job.output_dir)
         for nodeid in noisy:
+            perf_runs[nodeid] = perf_runs.get(nodeid, 1) + 1
             fresh = records.tests.get(nodeid)
             if fresh and _spread(fresh, records) < _spread(merged.tests[nodeid], RunRecords.at(roots[nodeid])):
                 merged.tests[nodeid] = fresh

@@ -319,3 +319,17 @@ class Worker(Base):
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # said goodbye
+
+
+class TrustedRun(Base):
+    """A trusted run's archive a worker published, shared by every worker of the deployment
+    (autograder/worker/trusted_share.py). `key` is the engine's hash of bundle, seed, hardware
+    and harness; the archive is in the file store under `digest`. The first one published is
+    kept while its archive is intact."""
+
+    __tablename__ = "trusted_runs"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    worker: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

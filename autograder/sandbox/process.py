@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.sandbox import gpu_devices
 from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome, folder_bytes
 from autograder.sandbox.leftovers import CGROUP_ROOT, cgroup_name, empty_cgroup, scratch_prefix
 
@@ -234,6 +235,10 @@ class ProcessSandbox(Sandbox):
         for mount in job.mounts:
             argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
         argv += ["--bind", str(job.output_dir), job.output_target]
+        if job.gpus:  # only this job's GPUs, as in a container (gpu_devices.py)
+            for device in gpu_devices.device_files(job.gpus):
+                argv += ["--dev-bind", str(device), str(device)]
+            env["CUDA_VISIBLE_DEVICES"] = gpu_devices.visible_inside(job.gpus)
         # The root is bwrap's own tmpfs, holding only the mount points made above: read-only
         # once they exist, so nothing outside /scratch, /tmp and the output folder is writable.
         argv += ["--remount-ro", "/", "--clearenv"]

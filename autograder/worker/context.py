@@ -10,6 +10,7 @@ from autograder.worker.bundles import BundleCache
 from autograder.worker.engine import Engine
 from autograder.worker.portal import PortalClient
 from autograder.worker.state import SharedState
+from autograder.worker.trusted_share import PortalTrustedRuns
 
 
 class WorkerContext:
@@ -24,6 +25,13 @@ class WorkerContext:
     @functools.cached_property
     def bundles(self) -> BundleCache:
         return BundleCache(Path(self.settings["bundle_cache_dir"]), self.portal, self.engine.unpack)
+
+    @functools.cached_property
+    def trusted_runs(self) -> PortalTrustedRuns | None:
+        """Where this worker fetches and publishes trusted runs (None: its own cache only)."""
+        if not self.settings["share_trusted_runs"]:
+            return None
+        return PortalTrustedRuns(self.portal, self.run_dir / "trusted")
 
     @property
     def claim_ttl_s(self) -> int:

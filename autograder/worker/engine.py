@@ -18,7 +18,8 @@ from autograder.grading import grade
 
 @dataclasses.dataclass(frozen=True)
 class Engine:
-    # grade(assignment_dir, upload, *, sandbox, seed, on_progress, gpus) -> result with to_dict()
+    # grade(assignment_dir, upload, *, sandbox, seed, on_progress, gpus, trusted_share)
+    #   -> result with to_dict()
     grade: Callable[..., Any]
     # run_gate(package_dir, *, out_dir, sandbox) -> report with passed, bundle_path, bundle_digest
     run_gate: Callable[..., Any]

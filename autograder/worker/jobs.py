@@ -188,12 +188,20 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 f"was killed or its worker was lost); start {delivery} is on {ctx.portal.worker_name}",
                 f"delivery {delivery} of at most {s['max_deliveries']}", final=False)
 
+        key = ctx.state.claim_key("grade", submission_id, attempt)
         with GpuLease(ctx.run_dir, s["gpus"]) as lease:
-            gpus = lease.acquire(need, s["gpu_wait_s"])
+            renewed = [time.monotonic()]
+
+            def keep_claim() -> None:  # a multi-GPU job may gather for minutes
+                if time.monotonic() - renewed[0] >= s["heartbeat_s"]:
+                    ctx.state.renew(key, owner, ctx.claim_ttl_s)
+                    renewed[0] = time.monotonic()
+
+            gpus = lease.acquire(need, s["gpu_wait_s"] if need <= 1 else s["gather_wait_s"],
+                                 on_wait=keep_claim)
             if gpus is None:
                 ctx.state.uncount_delivery("grade", submission_id, attempt)
                 raise RetryLater(15, f"no {need} free GPUs")
-            key = ctx.state.claim_key("grade", submission_id, attempt)
             reporter = ProgressReporter(
                 ctx.portal, f"/api/worker/submissions/{submission_id}/progress", attempt,
                 s["heartbeat_s"], on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s),
@@ -259,7 +267,7 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
     with _visible_gpus(gpus):
         # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
         result = ctx.engine.grade(assignment_dir, upload, sandbox=config.get("sandbox"), seed=None,
-                                  on_progress=on_progress, gpus=gpus)
+                                  on_progress=on_progress, gpus=gpus, trusted_share=ctx.trusted_runs)
     return _as_dict(result)
 
 

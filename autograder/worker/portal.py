@@ -97,8 +97,8 @@ class PortalClient:
         resp = self._request("POST", path, body=body, timeout_s=timeout_s)
         return resp.json() if resp.content else {}
 
-    def put_bytes(self, path: str, data: bytes, content_type: str) -> Any:
-        resp = self._request("PUT", path, body=data, content_type=content_type)
+    def put_bytes(self, path: str, data: bytes, content_type: str, params: dict | None = None) -> Any:
+        resp = self._request("PUT", path, body=data, content_type=content_type, params=params)
         return resp.json() if resp.content else {}
 
 

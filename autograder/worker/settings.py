@@ -22,6 +22,17 @@ def _int_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
 
 
+def _gpus(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "auto":
+        from autograder.worker.gpus import NoGpusFound, discover_gpus
+
+        try:
+            return discover_gpus()
+        except NoGpusFound as exc:
+            raise ValueError(str(exc)) from exc
+    return _int_tuple(text)
+
+
 def _str_tuple(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.replace(" ", "").split(",") if part)
 
@@ -36,7 +47,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "portal_url": ("http://127.0.0.1:8000", str, "base URL of the portal's worker API"),
     "worker_token": ("", str, "bearer token and HMAC key for the portal's worker API"),
     "worker_name": (socket.gethostname(), str, "name reported to the portal with every post"),
-    "gpus": ((), _int_tuple, "GPU indices this worker owns, e.g. 0,1; empty on a CPU host"),
+    "gpus": ((), _gpus, "GPU indices this worker owns, e.g. 0,1, or auto (every GPU nvidia-smi -L lists); empty on a CPU host"),
     "queues": ((), _str_tuple, "queues to consume; empty: cpu without GPUs, else gpu and gpu-2..gpu-<n>"),
     "queue_prefix": ("", str, "prefix of every queue name (must match the portal's QUEUE_PREFIX)"),
     "concurrency": (0, int, "jobs at once; 0: one per GPU, or cpu_slots on a CPU host"),
@@ -53,7 +64,8 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "post_inline_s": (60.0, float, "a result POST is retried in the grading task this long, then handed to dlgrade.post_result"),
     "post_give_up_s": (7 * 86400.0, float, "dlgrade.post_result stops retrying after this long"),
     "failure_retry_s": (15.0, float, "a job whose grading raised is retried after this many seconds times its delivery count"),
-    "gpu_wait_s": (30.0, float, "wait this long for free GPUs before requeueing the job"),
+    "gpu_wait_s": (30.0, float, "a single-GPU job waits this long for a free GPU before it is requeued"),
+    "gather_wait_s": (0.0, float, "a multi-GPU job gathers its GPUs (keeping each it gets) this long before it is requeued; 0: max_run_timeout_s"),
     # A running job posts progress every heartbeat_s (20 s): three missed posts and it is lost.
     # A queued job the broker still holds is never re-sent, however long it waits.
     "stuck_after_s": (60, int, "sweeper: re-enqueue submissions queued/running without news this long that the broker no longer holds"),
@@ -62,6 +74,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "sweep_in_worker": (True, _bool, "run the sweeper loop in every worker's main process (a Redis lock makes it one sweep per interval fleet-wide)"),
     "http_timeout_s": (30.0, float, "timeout of one request to the portal"),
     "metrics_port": (0, int, "serve Prometheus metrics on this port from the worker; 0: off"),
+    "share_trusted_runs": (True, _bool, "fetch the trusted runs other workers published to the portal before running a reference, and publish this worker's"),
     "keep_workdirs": (False, _bool, "keep per-job scratch folders (debugging)"),
     "similarity_pairs": (200, int, "a similarity report carries the top N pairs overall and the top N of each cell"),
 }
@@ -98,9 +111,13 @@ def _derive(s: dict[str, Any]) -> dict[str, Any]:
         s["queues"] = queues_for_gpus(len(s["gpus"]))
     if not s["concurrency"]:
         s["concurrency"] = len(s["gpus"]) or s["cpu_slots"]
+    if not s["gather_wait_s"]:
+        s["gather_wait_s"] = float(s["max_run_timeout_s"])
     if not s["soft_time_limit_s"]:
-        # the student run and the trusted run each may take max_run_timeout_s, plus set-up
-        s["soft_time_limit_s"] = 2 * s["max_run_timeout_s"] + 300
+        # the student run and the trusted run each may take max_run_timeout_s, plus set-up,
+        # plus the wait of a multi-GPU job for its GPUs
+        gather_s = s["gather_wait_s"] if len(s["gpus"]) > 1 else 0
+        s["soft_time_limit_s"] = int(2 * s["max_run_timeout_s"] + 300 + gather_s)
     if not s["time_limit_s"]:
         s["time_limit_s"] = s["soft_time_limit_s"] + 120
     if not s["visibility_timeout_s"]:

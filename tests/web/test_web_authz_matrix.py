@@ -203,5 +203,8 @@ def test_people_cannot_call_worker_routes(client_for, scenario, role):
                         ("GET", f"/api/worker/assignments/{assignment}/similarity/1"),
                         ("POST", f"/api/worker/assignments/{assignment}/similarity/1/progress"),
                         ("POST", f"/api/worker/assignments/{assignment}/similarity/1/report"),
-                        ("POST", "/api/worker/workers/heartbeat")]:
+                        ("POST", "/api/worker/workers/heartbeat"),
+                        ("GET", f"/api/worker/trusted-runs/{'a' * 64}"),
+                        ("GET", f"/api/worker/trusted-runs/{'a' * 64}/archive"),
+                        ("PUT", f"/api/worker/trusted-runs/{'a' * 64}/{'b' * 64}")]:
         assert client.api(method, url, json={"attempt": 1, "result": {}}).status_code in (401, 403)

@@ -176,3 +176,27 @@ def _user_token(session, user):
     _, plain = issue_token(kind="user", user_id=user.id, name="t")
     session.commit()
     return plain
+
+
+def test_trusted_runs_first_published_is_kept_until_its_archive_breaks(session, worker, store):
+    from web.models import TrustedRun
+
+    key = "c" * 64
+    first, second = b"archive of worker one", b"archive of worker two"
+    assert worker.get(f"/api/worker/trusted-runs/{key}").status_code == 404
+    assert worker.get(f"/api/worker/trusted-runs/{key}/archive").status_code == 404
+    assert worker.put(f"/api/worker/trusted-runs/{key}/{'d' * 64}", first).status_code == 400  # digest mismatch
+    assert worker.put(f"/api/worker/trusted-runs/not-a-key/{sha(first)}", first).status_code == 404
+    assert worker.put(f"/api/worker/trusted-runs/{key}/{sha(first)}?worker=gpu-a", first).json == {
+        "stored": True, "digest": sha(first)}
+    assert worker.put(f"/api/worker/trusted-runs/{key}/{sha(second)}", second).json == {
+        "stored": False, "digest": sha(first)}
+    assert worker.get(f"/api/worker/trusted-runs/{key}").json == {"digest": sha(first), "size": len(first),
+                                                                  "worker": "gpu-a"}
+    assert worker.get(f"/api/worker/trusted-runs/{key}/archive").data == first
+    store.path(sha(first)).write_bytes(b"tampered")  # served as stored; the worker's digest check refuses it
+    assert worker.get(f"/api/worker/trusted-runs/{key}/archive").data == b"tampered"
+    assert worker.put(f"/api/worker/trusted-runs/{key}/{sha(second)}", second).json == {
+        "stored": True, "digest": sha(second)}
+    session.expire_all()
+    assert session.get(TrustedRun, key).digest == sha(second)

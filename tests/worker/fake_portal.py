@@ -102,6 +102,8 @@ class FakePortal:
         self.assignments: dict[int, Assignment] = {}
         self.bundles: dict[str, bytes] = {}
         self.releases: dict[str, bytes] = {}
+        self.trusted_runs: dict[str, str] = {}  # trusted-run key -> digest of its archive
+        self.blobs: dict[str, bytes] = {}  # trusted-run archives by digest (tests may corrupt them)
         self.heartbeats: list[dict] = []  # POST /api/worker/workers/heartbeat bodies, in order
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []
@@ -348,6 +350,25 @@ class _Handler(BaseHTTPRequestHandler):
                 if data.get("passed") and data.get("bundle_digest"):
                     a.bundle_digest = data["bundle_digest"]
                 return 200, {"stored": True}, None, j
+        m = re.fullmatch(r"/api/worker/trusted-runs/([0-9a-f]{64})(/archive|/[0-9a-f]{64})?", path)
+        if m:
+            key, rest = m.group(1), m.group(2)
+            digest = p.trusted_runs.get(key)
+            if method == "GET" and rest is None:
+                return (404, {"error": "no such trusted run"}, None, j) if digest is None else (
+                    200, {"digest": digest}, None, j)
+            if method == "GET" and rest == "/archive":
+                data = p.blobs.get(digest or "")
+                return (404, {"error": "no archive"}, None, j) if data is None else (200, None, data, "application/gzip")
+            if method == "PUT" and rest and rest != "/archive":
+                if hashlib.sha256(body).hexdigest() != rest[1:]:
+                    return 400, {"error": "digest mismatch"}, None, j
+                intact = digest is not None and hashlib.sha256(p.blobs.get(digest, b"")).hexdigest() == digest
+                if intact:
+                    return 200, {"stored": False, "digest": digest}, None, j
+                p.blobs[rest[1:]] = body
+                p.trusted_runs[key] = rest[1:]
+                return 200, {"stored": True, "digest": rest[1:]}, None, j
         if method == "POST" and path == "/api/worker/workers/heartbeat":
             p.heartbeats.append(json.loads(body))
             return 200, {"ok": True}, None, j

@@ -1,4 +1,5 @@
-"""Many jobs at once, GPU ownership, the gate task and metrics, with real worker processes."""
+"""Many jobs at once, the gate task and metrics, with real worker processes (GPU ownership:
+test_worker_gpus.py)."""
 
 from __future__ import annotations
 
@@ -37,30 +38,6 @@ def test_200_submissions_enqueued_at_once_all_graded_none_lost_or_duplicated(
     print(f"\n200 jobs, 2 workers x 2 processes: {elapsed:.1f} s, {200 / elapsed:.1f} jobs/s, "
           f"{len(per_worker)} pool processes used, duplicates 0, lost 0")
     assert workers.redis_server.client().llen("cpu") == 0
-
-
-def test_one_job_per_gpu_and_gpu_n_jobs_get_n_gpus(workers, portal, producer):
-    from worker_standins import make_bundle
-
-    digest = portal.add_bundle(make_bundle())
-    one = portal.add_assignment("one-gpu", digest, gpus=1)
-    two = portal.add_assignment("two-gpu", digest, gpus=2)
-    workers.start("g1", concurrency=3, DLGRADE_GPUS="0,1", DLGRADE_GPU_WAIT_S=30)
-    jobs = [(add_standin_submission(portal, one, sleep=1.0), "gpu") for _ in range(4)]
-    jobs.append((add_standin_submission(portal, two, sleep=1.0), "gpu-2"))
-    for sid, queue in jobs:
-        producer.grade(sid, queue=queue)
-    wait_for(portal.all_done, 60, f"GPU jobs graded\n{workers.dump_logs()}")
-    spans: dict[int, dict] = collections.defaultdict(dict)
-    for what, sid, _pid, when, gpus in workers.grading_log():
-        spans[sid][what] = when
-        spans[sid]["gpus"] = tuple(int(g) for g in gpus.split(","))
-    assert spans[jobs[-1][0]]["gpus"] == (0, 1)
-    assert all(len(spans[sid]["gpus"]) == 1 for sid, _ in jobs[:-1])
-    for a in spans.values():  # no two overlapping jobs share a GPU
-        for b in spans.values():
-            if a is not b and set(a["gpus"]) & set(b["gpus"]):
-                assert a["done"] <= b["start"] or b["done"] <= a["start"], (a, b)
 
 
 def _package(slug: str, toml_extra: str = "") -> bytes:

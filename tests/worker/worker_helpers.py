@@ -165,12 +165,13 @@ class WorkerFactory:
         env.update({k: str(v) for k, v in overrides.items()})
         return env
 
-    def start(self, name: str = "w1", concurrency: int = 1, wait: bool = True,
+    def start(self, name: str = "w1", concurrency: int | None = 1, wait: bool = True,
               app: str = STANDIN_APP, **env_overrides) -> WorkerProcess:
         """A worker process of Celery app `app`: the stand-in engine's by default,
-        `REAL_APP` for the real engine."""
+        `REAL_APP` for the real engine. `concurrency=None`: the settings decide (one per GPU)."""
+        slots = [] if concurrency is None else ["-c", str(concurrency)]
         cmd = [sys.executable, "-m", "celery", "-A", app, "worker",
-               "-n", f"{name}@%h", "-P", "prefork", "-c", str(concurrency), "-l", "info",
+               "-n", f"{name}@%h", "-P", "prefork", *slots, "-l", "info",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
         w = WorkerProcess(name, cmd, self.env(**env_overrides), self.tmp_path / f"{name}.log")
         self.started.append(w)

@@ -46,7 +46,7 @@ def _burn(seconds: float) -> None:
 
 
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", seed=None,
-          on_progress=None, gpus: tuple[int, ...] = ()):
+          on_progress=None, gpus: tuple[int, ...] = (), trusted_share=None):
     spec = json.loads(Path(submission).read_text())
     sid = spec["sid"]
     started = time.monotonic()

@@ -6,12 +6,14 @@ token (401 otherwise). Result posting is idempotent per (submission, attempt).""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from .. import operations, services, store
 from ..db import db
-from ..models import Assignment, Submission
+from ..models import Assignment, Submission, TrustedRun
 from ..security import require_worker
 from ..tasks import client as task_client
 
@@ -86,6 +88,67 @@ def put_bundle(digest: str):
 def put_release(digest: str):
     """The student release a passed gate built (CONTRACT.md); students get exactly these bytes."""
     return _store_by_digest(digest)
+
+
+# --- trusted runs shared by the workers (autograder/worker/trusted_share.py) ------------------
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _trusted(key: str) -> TrustedRun:
+    if not _SHA256.fullmatch(key):
+        abort(404)
+    return db.session.get(TrustedRun, key) or abort(404)
+
+
+def _intact(run: TrustedRun | None) -> bool:
+    return (run is not None and store().exists(run.digest)
+            and hashlib.sha256(store().get(run.digest)).hexdigest() == run.digest)
+
+
+@bp.get("/trusted-runs/<key>")
+@require_worker
+def trusted_run(key: str):
+    run = _trusted(key)
+    db.session.commit()
+    return jsonify(digest=run.digest, size=run.size, worker=run.worker)
+
+
+@bp.get("/trusted-runs/<key>/archive")
+@require_worker
+def trusted_run_archive(key: str):
+    """The stored bytes as they are: the worker checks them against the digest above."""
+    run = _trusted(key)
+    db.session.commit()
+    if not store().exists(run.digest):
+        abort(404)
+    return Response(store().get(run.digest), mimetype="application/gzip")
+
+
+@bp.put("/trusted-runs/<key>/<digest>")
+@require_worker
+def put_trusted_run(key: str, digest: str):
+    """The first archive published for `key` is kept; a later one replaces it only when the
+    stored archive is gone or no longer hashes to its digest."""
+    if not _SHA256.fullmatch(key):
+        abort(404)
+    data = request.get_data()
+    if hashlib.sha256(data).hexdigest() != digest:
+        return jsonify(error="the body's sha256 does not match the digest in the URL"), 400
+    run = db.session.get(TrustedRun, key)
+    if _intact(run):
+        db.session.commit()
+        return jsonify(stored=False, digest=run.digest)
+    store().put(data)
+    run = run or TrustedRun(key=key)
+    run.digest, run.size, run.worker = digest, len(data), request.args.get("worker", "")[:200]
+    db.session.add(run)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another worker published the same key at the same moment
+        db.session.rollback()
+        return jsonify(stored=False, digest=db.session.get(TrustedRun, key).digest)
+    return jsonify(stored=True, digest=digest)
 
 
 @bp.post("/submissions/<int:submission_id>/progress")

@@ -1,15 +1,15 @@
 """early gate: a gate that ran on another queue than the package's own is kept apart
 
-Revision ID: 0007_early_gate
-Revises: 0006_operations
+Revision ID: 0008_early_gate
+Revises: 0007_trusted_runs
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_early_gate'
-down_revision = '0006_operations'
+revision = '0008_early_gate'
+down_revision = '0007_trusted_runs'
 branch_labels = None
 depends_on = None
 
