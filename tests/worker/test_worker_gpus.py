@@ -10,7 +10,6 @@ import os
 import stat
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

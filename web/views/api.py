@@ -315,6 +315,8 @@ def openapi():
         "/api/worker/assignments/{id}/similarity/{attempt}/progress": ["post"],
         "/api/worker/assignments/{id}/similarity/{attempt}/report": ["post"],
         "/api/worker/workers/heartbeat": ["post"],
+        "/api/worker/trusted-runs/{key}": ["get"], "/api/worker/trusted-runs/{key}/archive": ["get"],
+        "/api/worker/trusted-runs/{key}/{digest}": ["put"],
     }
     for path, methods in worker.items():
         for method in methods:
