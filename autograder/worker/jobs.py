@@ -311,6 +311,9 @@ def gate_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: s
                 else:
                     try:
                         payload = _gate(ctx, info, workdir, attempt)
+                    except RetryLater:
+                        ctx.state.uncount_delivery("gate", assignment_id, attempt)
+                        raise
                     except Exception as exc:
                         payload = _gate_error(ctx, attempt, f"{type(exc).__name__}: {exc}",
                                               traceback.format_exc())
@@ -344,13 +347,31 @@ def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
     with tarfile.open(package, "r:*") as tar:
         tar.extractall(tree, filter="data")
     package_dir = _find_package_dir(tree, info.get("slug"))
-    report = ctx.engine.run_gate(package_dir, out_dir=workdir / "out", sandbox=config.get("sandbox"))
+    report = _run_gate_on_its_gpus(ctx, info, package_dir, workdir / "out")
     digest = None
     if report.passed and getattr(report, "bundle_path", None):
         digest = _upload(ctx, "bundles", Path(report.bundle_path), report.bundle_digest, "application/gzip")
         _upload(ctx, "releases", Path(report.release_path), report.release_digest, "application/zip")
     return {"attempt": attempt, "worker": ctx.portal.worker_name, "passed": bool(report.passed),
             "report": _as_dict(report), "bundle_digest": digest}
+
+
+def _run_gate_on_its_gpus(ctx: WorkerContext, info: dict, package_dir: Path, out_dir: Path):
+    """A gate on a GPU queue holds its GPUs like a grading (perf tests run alone on them) and
+    grades one candidate at a time; after the package's early gate passed on a CPU worker it
+    grades only the perf parts (`assign`'s perf_only)."""
+    need = gpus_for_queue(info.get("queue") or "cpu")
+    if need == 0:
+        return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"))
+    if need > len(ctx.settings["gpus"]):
+        raise WorkerMisconfigured(f"the gate needs {need} GPUs; this worker owns {len(ctx.settings['gpus'])}")
+    with GpuLease(ctx.run_dir, ctx.settings["gpus"]) as lease:
+        gpus = lease.acquire(need, ctx.settings["gather_wait_s"])
+        if gpus is None:
+            raise RetryLater(30, f"no {need} free GPUs for the gate")
+        with _visible_gpus(gpus):
+            return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"), jobs=1,
+                                       perf_only=bool(info.get("early_gate_passed")))
 
 
 def _upload(ctx: WorkerContext, kind: str, path: Path, digest: str, content_type: str) -> str:

@@ -113,7 +113,7 @@ def test_gate_flow(session, worker, client_for, make_user, course, sent, store):
     assert sent[-1] == ("dlgrade.run_gate", [assignment_id, 1], "cpu")  # GPUs unknown before the first report
     info = worker.get(f"/api/worker/assignments/{assignment_id}").json
     assert info == {"id": assignment_id, "slug": "gated", "package_digest": sha(package), "attempt": 1,
-                    "queue": "cpu", "early_gate_passed": False}
+                    "gate_state": "pending", "queue": "cpu", "early_gate_passed": False}
     assert worker.get(f"/api/worker/assignments/{assignment_id}/package").data == package
     bundle = b"\x1f\x8b fake bundle"
     assert worker.put(f"/api/worker/bundles/{'b' * 64}", bundle).status_code == 400  # digest mismatch

@@ -44,6 +44,7 @@ class Assignment:
     package: bytes | None = None
     attempt: int = 1
     gate_reports: dict = field(default_factory=dict)
+    early_gate_passed: bool = False
 
 
 @dataclass
@@ -340,8 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
                 digest = hashlib.sha256(a.package).hexdigest() if a.package else None
                 state = "queued" if a.attempt not in a.gate_reports else (
                     "passed" if a.gate_reports[a.attempt]["passed"] else "failed")
-                return 200, {"id": a.id, "slug": a.slug, "package_digest": digest,
-                             "attempt": a.attempt, "gate_state": state}, None, j
+                return 200, {"id": a.id, "slug": a.slug, "package_digest": digest, "attempt": a.attempt,
+                             "gate_state": state, "queue": a.queue, "early_gate_passed": a.early_gate_passed}, None, j
             if method == "GET" and m.group(2) == "/package":
                 return 200, None, a.package or b"", "application/gzip"
             if method == "POST" and m.group(2) == "/gate":

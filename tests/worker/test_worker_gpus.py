@@ -169,3 +169,25 @@ def test_four_gpus_four_jobs_at_once_a_fifth_waits_two_gpu_jobs_get_two_a_killed
     spans = _spans(workers)
     assert {spans[sid]["gpus"] for sid in last} == {(0,), (1,), (2,), (3,)}, "all four GPUs, the killed one's too"
     assert max(spans[sid]["start"] for sid in last) < min(spans[sid]["done"] for sid in last)
+
+
+@pytest.mark.redis
+def test_a_gate_on_a_gpu_queue_holds_its_gpus_and_grades_perf_only_after_an_early_gate(
+        workers, portal, redis_server, fake_gpus):
+    from celery import Celery
+    from test_worker_scale import _package
+
+    whole = portal.add_assignment("whole", None, gpus=1, package=_package("whole"))
+    perf = portal.add_assignment("perf", None, gpus=2, package=_package("perf"))
+    portal.assignments[perf].early_gate_passed = True  # its correctness gate passed on a CPU worker
+    workers.start("g2", concurrency=None, **fake_gpus(2))
+    client = Celery("portal", broker=redis_server.url)
+    client.send_task("dlgrade.run_gate", args=[whole, 1], queue="gpu")
+    client.send_task("dlgrade.run_gate", args=[perf, 1], queue="gpu-2")
+    wait_for(lambda: all(1 in portal.assignments[a].gate_reports for a in (whole, perf)), 60,
+             f"gate reports\n{workers.dump_logs()}")
+    ran = portal.assignments[whole].gate_reports[1]["report"]["ran_with"]
+    assert ran["cuda_visible_devices"] in ("0", "1") and ran["jobs"] == 1 and ran["perf_only"] is False
+    ran = portal.assignments[perf].gate_reports[1]["report"]["ran_with"]
+    assert sorted(ran["cuda_visible_devices"].split(",")) == ["0", "1"] and ran["perf_only"] is True
+    client.close()

@@ -103,17 +103,20 @@ def upload(sid_hint: int | str, **behaviour) -> bytes:
 
 
 class _GateReport:
-    def __init__(self, passed: bool, bundle_path: Path, bundle_digest: str, release_path: Path, release_digest: str):
+    def __init__(self, passed: bool, bundle_path: Path, bundle_digest: str, release_path: Path, release_digest: str,
+                 ran_with: dict):
         self.passed, self.bundle_path, self.bundle_digest = passed, bundle_path, bundle_digest
         self.release_path, self.release_digest = release_path, release_digest
+        self.ran_with = ran_with
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "gates": [{"name": "reference", "passed": self.passed}],
-                "release_digest": self.release_digest}
+                "release_digest": self.release_digest, "ran_with": self.ran_with}
 
 
-def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
-    """Stand-in for the release gate: "builds" a bundle from the package's assignment.toml."""
+def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process", jobs: int = 2, perf_only: bool = False):
+    """Stand-in for the release gate: "builds" a bundle from the package's assignment.toml, and
+    reports how it was run (the GPUs it saw, its jobs, perf_only)."""
     import hashlib
 
     toml = (Path(package_dir) / "assignment.toml").read_text()
@@ -124,8 +127,9 @@ def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process"):
     release = make_bundle({"release.ipynb": "{}"})
     release_path = out_dir / "release.zip"
     release_path.write_bytes(release)
+    ran_with = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "jobs": jobs, "perf_only": perf_only}
     return _GateReport("fail_gate" not in toml, path, hashlib.sha256(data).hexdigest(), release_path,
-                       hashlib.sha256(release).hexdigest())
+                       hashlib.sha256(release).hexdigest(), ran_with)
 
 
 ENGINE = Engine(grade=grade, run_gate=gate, unpack=unpack)

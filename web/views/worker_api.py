@@ -201,8 +201,9 @@ def assignment(assignment_id: int):
     db.session.commit()
     # queue: what the gate was sent to; early_gate_passed: the package's correctness gate already
     # passed on another queue, so a GPU worker gates only what it alone can measure (perf parts)
+    gate_state = "pending" if a.gate_passed is None else "passed" if a.gate_passed else "failed"
     return jsonify(id=a.id, slug=a.slug, package_digest=a.package_sha256, attempt=a.gate_attempt,
-                   queue=a.queue, early_gate_passed=bool(a.early_gate_passed))
+                   gate_state=gate_state, queue=a.queue, early_gate_passed=bool(a.early_gate_passed))
 
 
 @bp.get("/assignments/<int:assignment_id>/package")
