@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder import config
+from autograder import compile_cache, config
 from autograder.package import Assignment
 from autograder.records_io import RunRecords, read_run
 from autograder.run_watch import RunWatcher
@@ -91,6 +91,10 @@ class SandboxRunner:
             mounts.append(Mount(HARNESS_DIR, HARNESS_TARGET))
         if resources.triton_interpret_on_cpu and not setup.gpus:
             env["TRITON_INTERPRET"] = "1"
+        if request.mode == "trusted" and setup.gpus:  # never a student's: compile_cache.py
+            folder = compile_cache.checkout(setup.work / f"compile-cache-{self.runs}")
+            mounts.append(Mount(folder, compile_cache.TARGET, writable=True))
+            env["TRITON_CACHE_DIR"] = compile_cache.TARGET
         mounts += [
             Mount(setup.assignment.tests_dir, "/grader/tests"),
             Mount(self.config_dir, "/grader/config"),
@@ -120,6 +124,9 @@ class SandboxRunner:
                 watcher.stop()
         if outcome.image:
             self.image = outcome.image
+        for mount in job.mounts:
+            if mount.target == compile_cache.TARGET:
+                compile_cache.keep(mount.source)
         max_bytes = min(self.setup.assignment.max_output_bytes, int(config.get("output_limit_mb")) * 2**20)
         return job, outcome, read_run(job.output_dir, max_bytes=max_bytes)
 

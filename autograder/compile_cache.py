@@ -1,0 +1,62 @@
+"""Triton's compile cache for trusted runs on a GPU, kept by the worker between gradings.
+
+A cold trusted run of triton_kernels on an H200 spends most of its time compiling the
+reference's kernels (PERF.md: 122 s cold, 19 s with every kernel cached). Triton keys each
+entry by the kernel's source, its specialisation, the compile options, the target GPU and
+Triton's own version, so one folder serves every bundle, seed and GPU model of a worker.
+
+The folder holds compiled reference code (TTIR, PTX, cubins), so it never reaches a student:
+only trusted runs get it, as a copy in the grading's scratch folder that their sandbox may
+write; entries it did not have before are copied back afterwards. Student runs keep Triton's
+default, a cache inside their own fresh scratch folder, emptied after every run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from autograder import config
+
+TARGET = "/grader/compile-cache"  # where a trusted run sees its copy (TRITON_CACHE_DIR)
+
+
+def kept_folder() -> Path:
+    return Path(config.get("cache_dir")) / "compile-cache" / "trusted"
+
+
+def checkout(into: Path) -> Path:
+    """A writable copy of the kept cache at `into` (any sandbox user may write it)."""
+    kept = kept_folder()
+    if kept.is_dir():
+        shutil.copytree(kept, into, ignore=shutil.ignore_patterns("*.tmp.*"))
+    else:
+        into.mkdir(parents=True)
+    for folder, subfolders, files in os.walk(into):
+        os.chmod(folder, 0o777)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666)
+    return into
+
+
+def keep(used: Path) -> int:
+    """Copy the entries `used` gained into the kept cache; returns how many. Each entry lands
+    whole or not at all (copied beside, then renamed), so concurrent gradings may share it."""
+    kept = kept_folder()
+    kept.mkdir(parents=True, exist_ok=True)
+    added = 0
+    for entry in sorted(used.iterdir()) if used.is_dir() else []:
+        if not entry.is_dir() or entry.is_symlink() or (kept / entry.name).exists():
+            continue
+        if not any(entry.glob("__grp__*")):  # Triton writes the group file last: unfinished
+            continue
+        staging = kept / f"{entry.name}.tmp.{uuid.uuid4().hex}"
+        shutil.copytree(entry, staging, symlinks=True)
+        try:
+            staging.rename(kept / entry.name)
+            added += 1
+        except OSError:  # another grading kept the same entry first
+            shutil.rmtree(staging, ignore_errors=True)
+    return added
