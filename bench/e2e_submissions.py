@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-REFERENCE_IMPORT = re.compile(r"^\s*(from reference_solution import .*|import reference_solution.*)$", re.M)
+REFERENCE_IMPORT = re.compile(r"^\s*(from reference_solution import .*|import reference_solution.*)$", re.MULTILINE)
 
 
 def package_dir(repo: Path, slug: str) -> Path:

@@ -43,8 +43,9 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from e2e_submissions import mutant_notebook, package_dir  # noqa: E402
-from autograder.package import load_assignment  # noqa: E402
+from e2e_submissions import mutant_notebook, package_dir
+
+from autograder.package import load_assignment
 
 COURSE = "gpu-e2e"
 PASSWORD = "bench-password-1"
@@ -85,9 +86,9 @@ class Stack:
                     "DLGRADE_CACHE_DIR": str(state / "engine-cache"), "PYTHONUNBUFFERED": "1"}
 
     def spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
-        log = open(self.logs / f"{name}.log", "a")
-        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env or self.env,
-                                               cwd=REPO, start_new_session=True))
+        with open(self.logs / f"{name}.log", "a") as log:  # the child keeps its own descriptor
+            self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env or self.env,
+                                                   cwd=REPO, start_new_session=True))
 
     def flask(self, *args: str) -> str:
         """`flask --app web ARGS`, the portal's own commands, run in this process."""
@@ -118,8 +119,12 @@ class Stack:
                       "DLGRADE_WORKER_NAME": f"e2e-{queues}", "DLGRADE_QUEUES": queues, "DLGRADE_GPUS": gpus,
                       "DLGRADE_SANDBOX": "process", "DLGRADE_RUN_DIR": str(self.state / "worker-run"),
                       "DLGRADE_BUNDLE_CACHE_DIR": str(self.state / "bundles"), "DLGRADE_CPU_SLOTS": "1"}
+        worker_log = self.logs / f"worker-{queues}.log"
+        before = worker_log.stat().st_size if worker_log.exists() else 0
         self.spawn(f"worker-{queues}", [sys.executable, "-m", "celery", "-A", "autograder.worker.app", "worker",
                                         "-Q", queues, "--concurrency", "1", "--loglevel", "INFO"], worker_env)
+        # Uploads wait for the worker, so that a queue wait is never the worker's own start-up.
+        wait_for(lambda: " ready." in worker_log.read_text()[before:], 180, "the Celery worker")
 
     def accounts(self) -> dict:
         """Course, TA, student and worker token: made once, kept in the state."""
@@ -209,18 +214,22 @@ def gate(stack: Stack, slugs: list[str], timeout_s: float) -> None:
     stack.save(accounts)
     for slug in slugs:
         aid = accounts["assignments"][slug]
-        done = wait_for(lambda: (lambda a: a if a.get("gate_passed") is not None else None)(ta("GET", f"/assignments/{aid}")),
-                        timeout_s, f"the gate of {slug}", poll_s=3)
+        done = wait_for(lambda aid=aid: gated(ta("GET", f"/assignments/{aid}")), timeout_s, f"the gate of {slug}",
+                        poll_s=3)
         print(f"gate of {slug}: {'passed' if done['gate_passed'] else 'FAILED'} after "
               f"{time.monotonic() - started[slug]:.0f} s (queue for grading: {done.get('queue')})", flush=True)
         if not done["gate_passed"]:
             raise SystemExit(f"the gate of {slug} failed: see its page or {stack.logs}")
-        deadline = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).isoformat()
+        deadline = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
         ta("PATCH", f"/assignments/{aid}", json={"deadline": deadline, "submissions_per_hour": 1000})
         ta("POST", f"/assignments/{aid}/release")
 
 
-def submission_file(target: str, scratch: Path) -> tuple[str, bytes]:
+def gated(assignment: dict) -> dict | None:
+    return assignment if assignment.get("gate_passed") is not None else None
+
+
+def submission_file(target: str) -> tuple[str, bytes]:
     slug, _, mutant = target.partition(":")
     notebook = package_dir(REPO, slug) / "source.ipynb"
     if not mutant:
@@ -235,8 +244,8 @@ def timings(stack: Stack, submission_id: int, attempt: int, result: dict) -> dic
     with sqlite3.connect(stack.state / "portal" / "dlgrade.sqlite") as db:
         queued, started, finished = db.execute("SELECT queued_at, started_at, finished_at FROM submissions "
                                                "WHERE id = ?", (submission_id,)).fetchone()
-    at = lambda text: dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None  # noqa: E731
-    queued, started, finished = at(queued), at(started), at(finished)
+    queued, started, finished = (dt.datetime.fromisoformat(text) if text else None
+                                 for text in (queued, started, finished))
     durations = (result.get("run") or {}).get("durations") or {}
     posts = [float(line.split()[3]) for line in (stack.logs / "access.log").read_text().splitlines()
              if re.match(rf"POST /api/worker/submissions/{submission_id}/result 20\d ", line)]
@@ -251,8 +260,11 @@ def timings(stack: Stack, submission_id: int, attempt: int, result: dict) -> dic
 
 
 def await_grading(stack: Stack, student: Api, ta: Api, submission_id: int, attempt: int, timeout_s: float) -> dict:
-    status = wait_for(lambda: (lambda s: s if s["final"] and s["attempt"] == attempt else None)(
-        student("GET", f"/submissions/{submission_id}")), timeout_s, f"submission {submission_id}", poll_s=1)
+    def graded():
+        status = student("GET", f"/submissions/{submission_id}")
+        return status if status["final"] and status["attempt"] == attempt else None
+
+    status = wait_for(graded, timeout_s, f"submission {submission_id}", poll_s=1)
     full = ta("GET", f"/submissions/{submission_id}/result").get("result") or {}
     tests = full.get("tests") or []
     return {"status": status, "result": full, "timings": timings(stack, submission_id, attempt, full),
@@ -278,11 +290,12 @@ def grade(stack: Stack, targets: list[str], repeat: str | None, times: int, time
     rows = []
     for target in targets + ([repeat] if repeat and repeat not in targets else []):
         aid = accounts["assignments"][target.partition(":")[0]]
-        name, data = submission_file(target, out)
+        name, data = submission_file(target)
         made = student("POST", f"/assignments/{aid}/submissions", files={"notebook": (name, data)})
         graded = await_grading(stack, student, ta, made["id"], made["attempt"], timeout_s)
         rows.append({"target": target, "submission": made["id"], **graded})
         print(report(target, graded), flush=True)
+        save(rows, out)
     if repeat:
         submission_id = next(row["submission"] for row in rows if row["target"] == repeat)
         for _ in range(times):
@@ -290,11 +303,25 @@ def grade(stack: Stack, targets: list[str], repeat: str | None, times: int, time
             graded = await_grading(stack, student, ta, submission_id, again["attempt"], timeout_s)
             rows.append({"target": f"{repeat} regrade {again['attempt']}", "submission": submission_id, **graded})
             print(report(f"{repeat} (regrade, attempt {again['attempt']})", graded), flush=True)
-        scores = [row["status"].get("score") for row in rows if row["submission"] == submission_id]
-        print(f"stability of {repeat}: scores {scores}: {'the same each time' if len(set(scores)) == 1 else 'DIFFER'}")
+            save(rows, out)
+        print(stability(repeat, [row for row in rows if row["submission"] == submission_id]))
+
+
+def save(rows: list[dict], out: Path) -> None:
     (out / "gradings.json").write_text(json.dumps(
         [{key: row[key] for key in ("target", "submission", "status", "timings", "unmeasured", "failed")}
          for row in rows], indent=1, default=str))
+
+
+def stability(target: str, rows: list[dict]) -> str:
+    """Same score each time; a perf case given up as unmeasured leaves the maximum lowered by
+    its points (the student is not penalised), which the line says."""
+    scores = [(row["status"].get("score"), row["status"].get("max_score")) for row in rows]
+    fractions = {round(score / top, 4) if score is not None and top else None for score, top in scores}
+    verdict = ("the same score each time" if len(set(scores)) == 1 else
+               "the same fraction each time; lower maxima: unmeasured perf cases, not counted"
+               if len(fractions) == 1 else "SCORES DIFFER")
+    return f"stability of {target}: {', '.join(f'{s}/{m}' for s, m in scores)}: {verdict}"
 
 
 def main() -> int:

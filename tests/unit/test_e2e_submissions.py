@@ -8,7 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
-from e2e_submissions import mutant_notebook, package_dir  # noqa: E402
+from e2e_submissions import mutant_notebook, package_dir
 
 
 def test_the_mutant_lands_in_the_solution_cell_it_redefines_without_the_reference_import():
