@@ -13,6 +13,7 @@ default, a cache inside their own fresh scratch folder, emptied after every run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -27,13 +28,23 @@ def kept_folder() -> Path:
     return Path(config.get("cache_dir")) / "compile-cache" / "trusted"
 
 
-def checkout(into: Path) -> Path:
-    """A writable copy of the kept cache at `into` (any sandbox user may write it)."""
+def checkout(into: Path, *, seen_at: str) -> Path:
+    """A writable copy of the kept cache at `into` (any sandbox user may write it), which the
+    run sees at `seen_at`. Triton's group files (`__grp__*`) list their kernel's files by
+    absolute path and count a missing one as a miss: they are pointed at `seen_at`."""
     kept = kept_folder()
     if kept.is_dir():
         shutil.copytree(kept, into, ignore=shutil.ignore_patterns("*.tmp.*"))
     else:
         into.mkdir(parents=True)
+    for group in into.glob("*/__grp__*"):
+        try:
+            children = json.loads(group.read_text())["child_paths"]
+            moved = {name: f"{seen_at}/{group.parent.name}/{Path(path).name}" for name, path in children.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            shutil.rmtree(group.parent)  # unreadable: compiled again
+            continue
+        group.write_text(json.dumps({"child_paths": moved}))
     for folder, subfolders, files in os.walk(into):
         os.chmod(folder, 0o777)
         for name in files:
@@ -50,7 +61,9 @@ def keep(used: Path) -> int:
     for entry in sorted(used.iterdir()) if used.is_dir() else []:
         if not entry.is_dir() or entry.is_symlink() or (kept / entry.name).exists():
             continue
-        if not any(entry.glob("__grp__*")):  # Triton writes the group file last: unfinished
+        # A kernel's entry is finished once Triton wrote its group file (last); an entry of one
+        # file (a compiled launcher stub, no metadata .json) is written in one atomic step.
+        if not any(entry.glob("__grp__*")) and any(entry.glob("*.json")):
             continue
         staging = kept / f"{entry.name}.tmp.{uuid.uuid4().hex}"
         shutil.copytree(entry, staging, symlinks=True)

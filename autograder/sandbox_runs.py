@@ -92,8 +92,9 @@ class SandboxRunner:
         if resources.triton_interpret_on_cpu and not setup.gpus:
             env["TRITON_INTERPRET"] = "1"
         if request.mode == "trusted" and setup.gpus:  # never a student's: compile_cache.py
-            folder = compile_cache.checkout(setup.work / f"compile-cache-{self.runs}")
-            mounts.append(Mount(folder, compile_cache.TARGET, writable=True))
+            cache = Mount(setup.work / f"compile-cache-{self.runs}", compile_cache.TARGET, writable=True)
+            compile_cache.checkout(cache.source, seen_at=setup.backend.seen_at(cache))
+            mounts.append(cache)
             env["TRITON_CACHE_DIR"] = compile_cache.TARGET
         mounts += [
             Mount(setup.assignment.tests_dir, "/grader/tests"),
