@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,7 @@ class SandboxRunner:
         for mount in job.mounts:
             if mount.target == compile_cache.TARGET:
                 compile_cache.keep(mount.source)
+                shutil.rmtree(mount.source, ignore_errors=True)  # gone before the student run starts
         max_bytes = min(self.setup.assignment.max_output_bytes, int(config.get("output_limit_mb")) * 2**20)
         return job, outcome, read_run(job.output_dir, max_bytes=max_bytes)
 
