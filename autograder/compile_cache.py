@@ -7,8 +7,12 @@ Triton's own version, so one folder serves every bundle, seed and GPU model of a
 
 The folder holds compiled reference code (TTIR, PTX, cubins), so it never reaches a student:
 only trusted runs get it, as a copy in the grading's scratch folder that their sandbox may
-write; entries it did not have before are copied back afterwards. Student runs keep Triton's
-default, a cache inside their own fresh scratch folder, emptied after every run.
+write; entries it did not have before are copied back afterwards and the copy is deleted
+before the student run starts. Student runs keep Triton's default, a cache inside their own
+fresh scratch folder, emptied after every run. This hides the cache from a student only where
+the sandbox hides the host's files: bubblewrap or Docker. The process sandbox without
+bubblewrap (a GPU host without it) runs trusted and student runs as the same user, nobody,
+who must read the bundle's hidden tests and reference anyway.
 """
 
 from __future__ import annotations
