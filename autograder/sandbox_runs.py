@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder import config
+from autograder import compile_cache, config
 from autograder.package import Assignment
 from autograder.records_io import RunRecords, read_run
 from autograder.run_watch import RunWatcher
@@ -91,6 +92,11 @@ class SandboxRunner:
             mounts.append(Mount(HARNESS_DIR, HARNESS_TARGET))
         if resources.triton_interpret_on_cpu and not setup.gpus:
             env["TRITON_INTERPRET"] = "1"
+        if request.mode == "trusted" and setup.gpus:  # never a student's: compile_cache.py
+            cache = Mount(setup.work / f"compile-cache-{self.runs}", compile_cache.TARGET, writable=True)
+            compile_cache.checkout(cache.source, seen_at=setup.backend.seen_at(cache))
+            mounts.append(cache)
+            env["TRITON_CACHE_DIR"] = compile_cache.TARGET
         mounts += [
             Mount(setup.assignment.tests_dir, "/grader/tests"),
             Mount(self.config_dir, "/grader/config"),
@@ -120,6 +126,10 @@ class SandboxRunner:
                 watcher.stop()
         if outcome.image:
             self.image = outcome.image
+        for mount in job.mounts:
+            if mount.target == compile_cache.TARGET:
+                compile_cache.keep(mount.source)
+                shutil.rmtree(mount.source, ignore_errors=True)  # gone before the student run starts
         max_bytes = min(self.setup.assignment.max_output_bytes, int(config.get("output_limit_mb")) * 2**20)
         return job, outcome, read_run(job.output_dir, max_bytes=max_bytes)
 

@@ -85,6 +85,10 @@ class Sandbox:
         """Facts recorded in the result's run metadata (backend, isolation, image)."""
         return {"backend": self.name}
 
+    def seen_at(self, mount: Mount) -> str:
+        """The path at which the run sees `mount` (its target, where the backend mounts it)."""
+        return mount.target
+
 
 def folder_bytes(root: Path) -> int:
     """Bytes of the plain files under `root` (links are not followed): what a run wrote."""

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from autograder.sandbox import gpu_devices
-from autograder.sandbox.base import Limits, Sandbox, SandboxJob, SandboxOutcome, folder_bytes
+from autograder.sandbox.base import Limits, Mount, Sandbox, SandboxJob, SandboxOutcome, folder_bytes
 from autograder.sandbox.leftovers import CGROUP_ROOT, cgroup_name, empty_cgroup, scratch_prefix
 
 NOBODY_UID = 65534
@@ -191,6 +191,9 @@ class ProcessSandbox(Sandbox):
     @property
     def isolates_network(self) -> bool:
         return self.bwrap is not None
+
+    def seen_at(self, mount: Mount) -> str:
+        return mount.target if self.bwrap else str(mount.source)  # without bwrap: host paths (_host_path)
 
     def run(self, job: SandboxJob) -> SandboxOutcome:
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:

@@ -97,6 +97,7 @@ class BundleCache:
                 archive.unlink()
                 raise BundleMismatch(f"cached bundle {digest[:12]} was corrupt; fetched again next time")
             tmp = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".unpack-"))
+            tmp.chmod(0o755)  # mkdtemp's 0700 hides the tests from a sandbox that runs as nobody
             try:
                 inner = Path(self.unpack(archive, tmp / "a"))
                 rel = inner.relative_to(tmp)

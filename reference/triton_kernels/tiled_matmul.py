@@ -15,6 +15,13 @@ def _matmul_configs():
     return tuning_configs(gpu, interpreter)
 
 
+# Autotuning compiles and times every configuration for each new (M, N, K): worth it where
+# speed counts, seconds of compilation wasted on small problems that run in microseconds.
+# Below this many multiply-adds, one small tile and no tuning.
+AUTOTUNE_FROM_VOLUME = 2048**3
+SMALL_PROBLEM_CONFIG = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=3)
+
+
 @triton.autotune(configs=_matmul_configs(), key=["M", "N", "K"])
 @triton.jit
 def matmul_kernel(
@@ -98,9 +105,10 @@ def matmul(a: torch.Tensor, b: torch.Tensor, activation: str | None = None) -> t
     if M == 0 or N == 0:
         return c
     grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
-    matmul_kernel[grid](
-        c, a, b, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-        ACTIVATION=activation or "",
-    )
+    args = (c, a, b, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1))
+    if INTERPRET or M * N * K >= AUTOTUNE_FROM_VOLUME:
+        matmul_kernel[grid](*args, ACTIVATION=activation or "")
+    else:  # the jitted kernel under the autotuner, launched with one configuration
+        matmul_kernel.fn[grid](*args, ACTIVATION=activation or "", **SMALL_PROBLEM_CONFIG)
     return c
     ### END SOLUTION

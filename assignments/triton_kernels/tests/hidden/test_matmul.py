@@ -38,7 +38,9 @@ def test_matmul_k_4097(impl, rng, check, device):
 @pytest.mark.weight(2)
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_matmul_activation(impl, rng, check, device, activation):
-    a, b = operands(rng, device, 64, 72, 96)
+    # No size a multiple of 16, as in the dtype and input tests: Triton compiles one kernel per
+    # divisibility pattern of the integer arguments, and each costs the student run seconds.
+    a, b = operands(rng, device, 40, 72, 100)
     a = a * 0.25  # outputs of order 1, where GELU and ReLU differ most
     c = impl.matmul(a, b, activation=activation)
     hint = "relu(x) = max(x, 0) on the fp32 accumulator" if activation == "relu" else \
