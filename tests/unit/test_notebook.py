@@ -2,7 +2,6 @@
 
 import json
 
-import nbformat
 import pytest
 
 from autograder.errors import SubmissionRejected
