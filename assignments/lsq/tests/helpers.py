@@ -75,6 +75,13 @@ def linear_layers(model):
     return [module for module in model.modules() if isinstance(module, nn.Linear)]
 
 
+def module_modes(model):
+    """{"model": mode, "<layer name>": mode, ...} for the model and its linear layers, each mode
+    the string "train" or "eval": the module's own flag, under names the MLP of the notebook fixes."""
+    named = [("model", model)] + [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return {name: "train" if module.training else "eval" for name, module in named}
+
+
 def layer_bits(model):
     """[[w_bits, a_bits], ...] per linear layer; None where that side is not quantized."""
     bits = []

@@ -1,8 +1,9 @@
 """QuantLinear: quantized input and weight, float bias, the same path in train and eval."""
 
+import copy
+
 import pytest
 import torch
-import torch.nn as nn
 
 import helpers
 
@@ -22,12 +23,17 @@ def run_layer(layer, x, rng):
 
 def test_structure(impl, rng, check):
     layer = helpers.make_quant_linear(impl, rng, 8, 3, w_bits=3, a_bits=5)
-    check.exact("nn_Linear_among_bases", [cls.__name__ for cls in type(layer).__mro__ if cls is nn.Linear],
+    check.exact("torch_bases", [f"{cls.__module__}.{cls.__qualname__}" for cls in type(layer).__mro__
+                                if cls.__module__.startswith("torch.")],
                 hint="QuantLinear subclasses nn.Linear")
-    check.exact("weight_quantizer", [layer.weight_quantizer.bits, bool(layer.weight_quantizer.signed)],
-                hint="layer.weight_quantizer: an LSQQuantizer(w_bits, signed=True)")
-    check.exact("input_quantizer", [layer.input_quantizer.bits, bool(layer.input_quantizer.signed)],
-                hint="layer.input_quantizer: an LSQQuantizer(a_bits, signed=False) by default")
+    # What each quantizer makes of values on both sides of zero tells its bits and sign apart.
+    probe = torch.linspace(-1.0, 1.0, 41).reshape(1, 41)
+    check.exact("weight_quantizer_bits", layer.weight_quantizer.bits)
+    check("weight_quantizer_on_a_probe", copy.deepcopy(layer.weight_quantizer)(probe).detach(),
+          hint="layer.weight_quantizer: an LSQQuantizer(w_bits, signed=True)")
+    check.exact("input_quantizer_bits", layer.input_quantizer.bits)
+    check("input_quantizer_on_a_probe", copy.deepcopy(layer.input_quantizer)(probe).detach(),
+          hint="layer.input_quantizer: an LSQQuantizer(a_bits, signed=False) by default")
     check.exact("weight_shape", list(layer.weight.shape))
     check("output", layer(torch.rand(4, 8, generator=rng)), hint="y = x_hat @ w_hat.T + bias")
 

@@ -14,7 +14,7 @@ EPOCHS = 20
 
 def check_trained_model(check, model, test_accuracy, w_bits, a_bits):
     """What must hold of any model train_qat returns."""
-    check.exact("training_flag_of_returned_model", model.training, hint="return the model in eval mode")
+    check.exact("mode_of_model_and_layers", helpers.module_modes(model), hint="return the model in eval mode")
     measured = helpers.measured_accuracy(model)  # puts the model in eval mode
     check.bound("reported_minus_measured_accuracy", abs(float(test_accuracy) - measured), upper=1e-6,
                 hint="return the returned model's accuracy on the 360 test images (index % 5 == 0), "

@@ -54,8 +54,9 @@ def test_only_the_adapter_trains(impl, rng, check):
     trainable = [p for p in layer.parameters() if p.requires_grad]
     check.exact("trainable_tensors", len(trainable), hint="only lora_A and lora_B may require grad")
     check.exact("trainable_numel", sum(p.numel() for p in trainable))
-    check.exact("base_frozen", [base.weight.requires_grad, base.bias.requires_grad],
-                hint="freeze the base layer: requires_grad_(False) on its weight and bias")
+    layer(torch.randn(5, 20, generator=rng)).backward(torch.randn(5, 12, generator=rng))
+    check("base_grads_after_backward", [base.weight.grad, base.bias.grad],
+          hint="freeze the base layer: requires_grad_(False) on its weight and bias, so they get no gradient")
 
 
 def test_gradients(impl, rng, check):

@@ -60,6 +60,18 @@ def test_softmax_long_rows(impl, rng, check, device):
     check("probabilities", out, hint="rows longer than one block: loop over the row (online softmax) or use a larger block")
 
 
+@pytest.mark.weight(2)
+def test_softmax_long_rows_with_negative_infinity(impl, rng, check, device):
+    # Rows longer than one block go through the online softmax: a running maximum that is still
+    # -inf must not turn the running sum into NaN (exp(-inf - -inf)).
+    x = helpers.randn(rng, 2, 40_000, device=device)
+    mask = torch.rand(2, 40_000, generator=rng) < 0.5
+    mask[:, -1] = False  # every row keeps finite logits
+    x = x.masked_fill(mask.to(device), float("-inf"))
+    check("probabilities", impl.softmax(x), hint="-inf logits get probability 0 in long rows too: while the "
+                                                 "running maximum is -inf, do not rescale by exp(-inf - -inf)")
+
+
 def test_softmax_does_not_modify_input(impl, rng, check, device):
     x = helpers.randn(rng, 9, 50, device=device)
     before = x.clone()
