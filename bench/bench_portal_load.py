@@ -44,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
 def prepare(env: dict[str, str], clients: int) -> dict:
     """Create the course, a released assignment, the students' tokens and a worker token."""
     os.environ.update(env)
-    from web_helpers import make_package  # the same tiny package the tests use
+    from web_helpers import gate_report_for, make_package  # the same tiny package the tests use
 
     from web import create_app, packages
     from web.db import db, utcnow
@@ -59,11 +59,12 @@ def prepare(env: dict[str, str], clients: int) -> dict:
         course = Course(slug="bench", title="Bench course", late_days=3)
         db.session.add(course)
         db.session.flush()
-        info = packages.read_package(make_package("bench"))
+        report, release_zip = gate_report_for(make_package("bench"))
+        info = packages.gated_assignment(report, "bench")
         assignment = Assignment(
             course_id=course.id, slug="bench", title="Bench", parts=info.parts, solution_ids=info.solution_ids,
             max_score=15, max_upload_mb=1, package_sha256=store.put(make_package("bench")),
-            release_sha256=store.put(info.release_zip), bundle_digest=store.put(b"bench bundle"), gate_attempt=1,
+            release_sha256=store.put(release_zip), bundle_digest=store.put(b"bench bundle"), gate_attempt=1,
             gate_passed=True, state="released", deadline=utcnow() + dt.timedelta(days=1), released_at=utcnow(),
             submissions_per_hour=1000)
         db.session.add(assignment)
