@@ -5,7 +5,7 @@ work queued, a GPU queue nobody consumes. Each measures the time to recovery.
 They run at the production mechanism with shorter clocks, set through the same settings a
 deployment sets (heartbeat 2 s, stuck after 10 s, sweep every 3 s, offline after 6 s; in
 production 20, 60, 30 and 60 s), so the three take seven minutes at load 9-12 instead of a quarter
-hour. Each bound below is the sum of those clocks plus a margin for a worker's start, so it
+hour. Each bound below is the sum of those clocks plus a margin (MARGIN_S) for a loaded machine, so it
 scales to production: stuck after + sweep + claim lapse is about two minutes there.
 """
 
