@@ -20,12 +20,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(settings.flask_config())
 
-    from . import db as db_module, security, tasks
+    from . import db as db_module, security, tasks, timing
     from .storage import FileStore
 
     if settings.AUTO_MIGRATE:
         db_module.upgrade(settings.DATABASE_URL, settings.DATABASE_SCHEMA)
     db_module.db.init_app(app)
+    timing.init_app(app, app.extensions["dlgrade_db"][0])
     app.extensions["dlgrade_store"] = FileStore(Path(settings.DATA_DIR) / "files")
     tasks.init_app(app)
     security.init_app(app)

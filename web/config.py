@@ -54,6 +54,8 @@ class Settings:
     DEFAULT_LATE_DAYS: int = _setting(3, "Late days each student of a new course may spend.")
     WORKER_OFFLINE_AFTER_S: int = _setting(60, "A worker silent this long is offline (it beats every 20 s); "
                                                "its jobs are re-run and its queue shows as unserved.")
+    SERVER_TIMING: bool = _setting(False, "Add a Server-Timing header (time in Flask, in SQL, statements) to every "
+                                          "response (web/timing.py; the load bench reads it).")
     TESTING: bool = _setting(False, "Flask testing mode.")
 
     @classmethod

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -56,12 +56,28 @@ def make_engine(url: str, schema: str = "") -> sa.Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def reads_only(view):
+    """Mark a view that only reads (a status poll): its request's session runs in autocommit, so
+    it costs no BEGIN and no ROLLBACK round trip. Each statement then sees the data committed when
+    it starts, as every statement of a READ COMMITTED transaction (PostgreSQL's default) does."""
+    view.reads_only = True
+    return view
+
+
+def _request_reads_only() -> bool:
+    if not has_request_context() or request.endpoint is None:
+        return False
+    return getattr(current_app.view_functions.get(request.endpoint), "reads_only", False)
+
+
 class Database:
     """`db.session` is the current request's (or CLI command's) session."""
 
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_SCHEMA", ""))
         app.extensions["dlgrade_db"] = (engine, sessionmaker(bind=engine, expire_on_commit=False))
+        # the same connection pool, its connections in autocommit while a reads_only view holds them
+        app.extensions["dlgrade_db_autocommit"] = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.teardown_appcontext(self._close)
 
     @property
@@ -71,7 +87,9 @@ class Database:
     @property
     def session(self) -> Session:
         if "db_session" not in g:
-            g.db_session = current_app.extensions["dlgrade_db"][1]()
+            make = current_app.extensions["dlgrade_db"][1]
+            g.db_session = (make(bind=current_app.extensions["dlgrade_db_autocommit"]) if _request_reads_only()
+                            else make())
         return g.db_session
 
     @staticmethod

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from autograder import config
 from autograder.sandbox.leftovers import remove_stale_cgroups, remove_stale_folders, remove_stale_scratch
-from autograder.worker.jobs import JOB_FOLDER_PREFIX
+from autograder.worker.claimed import JOB_FOLDER_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tarfile
-import tempfile
 import time
 import traceback
 from contextlib import contextmanager
@@ -22,10 +20,10 @@ from typing import Any, Callable, Iterator
 
 from autograder import config
 from autograder.worker.bundles import normalize_digest, sha256_file
+from autograder.worker.claimed import RetryLater, claimed, post_with_backoff, report_once, running
 from autograder.worker.context import WorkerContext
 from autograder.worker.gpus import GpuLease
 from autograder.worker.portal import PortalRefused, PortalUnavailable, with_backoff
-from autograder.worker.progress import ProgressReporter
 from autograder.worker.queues import gpus_for_queue
 from autograder.worker.settings import prefixed
 
@@ -34,19 +32,10 @@ log = logging.getLogger(__name__)
 # submission states whose current attempt needs no more work
 DONE_STATES = frozenset({"graded", "rejected", "error"})
 UPLOAD_SUFFIXES = (".ipynb", ".py")
-JOB_FOLDER_PREFIX = "p"  # run_dir/jobs/p<pid>-...: a leftover of a killed run names its dead maker
 
 
 class WorkerMisconfigured(Exception):
     """This worker cannot grade the assignment as configured; retrying will not help."""
-
-
-class RetryLater(Exception):
-    """Not now, but the job is still owed: the task re-enqueues itself after `countdown_s`."""
-
-    def __init__(self, countdown_s: float, reason: str):
-        super().__init__(reason)
-        self.countdown_s = countdown_s
 
 
 # Hands a result to dlgrade.post_result when the portal stays down past post_inline_s.
@@ -57,35 +46,6 @@ Reroute = Callable[[int, int, str], None]
 
 def _as_dict(obj: Any) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
-@contextmanager
-def _claimed(ctx: WorkerContext, kind: str, ident: int, attempt: int, task_id: str) -> Iterator[str]:
-    key = ctx.state.claim_key(kind, ident, attempt)
-    owner = ctx.state.owner(task_id)
-    holder = ctx.state.claim(key, owner, ctx.claim_ttl_s)
-    if holder is not None:
-        ctx.state.count_job("busy_elsewhere")
-        raise RetryLater(ctx.claim_ttl_s, f"{kind} {ident} attempt {attempt} is running at {holder}")
-    try:
-        yield owner
-    finally:
-        try:
-            ctx.state.release(key, owner)
-        except Exception as exc:  # Redis down: the claim lapses after its TTL
-            log.warning("could not release claim %s: %s", key, exc)
-
-
-@contextmanager
-def _workdir(ctx: WorkerContext, prefix: str) -> Iterator[Path]:
-    jobs = ctx.run_dir / "jobs"
-    jobs.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=jobs, prefix=f"{JOB_FOLDER_PREFIX}{os.getpid()}-{prefix}"))
-    try:
-        yield path
-    finally:
-        if not ctx.settings["keep_workdirs"]:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
@@ -108,11 +68,6 @@ def _portal_get(ctx: WorkerContext, path: str) -> Any:
                             deadline_s=ctx.settings["post_inline_s"], what=f"GET {path}")
     except PortalUnavailable as exc:
         raise RetryLater(60, f"portal unreachable: {exc}") from exc
-
-
-def post_with_backoff(ctx: WorkerContext, path: str, payload: dict, deadline_s: float) -> dict:
-    return with_backoff(lambda: ctx.portal.post_json(path, payload), deadline_s=deadline_s,
-                        what=f"POST {path}")
 
 
 def report_failure(ctx: WorkerContext, submission_id: int, attempt: int, message: str,
@@ -168,9 +123,9 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
         ctx.state.count_job("rerouted")
         return "rerouted"
 
-    with _claimed(ctx, "grade", submission_id, attempt, task_id) as owner:
-        delivery = ctx.state.count_delivery("grade", submission_id, attempt)
-        if delivery > s["max_deliveries"]:
+    with claimed(ctx, "grade", submission_id, attempt, task_id=task_id) as claim:
+        delivery = claim.delivery
+        if claim.started_too_often():
             report_failure(
                 ctx, submission_id, attempt,
                 f"grading was started {delivery - 1} times and never finished (the worker "
@@ -188,13 +143,12 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 f"was killed or its worker was lost); start {delivery} is on {ctx.portal.worker_name}",
                 f"delivery {delivery} of at most {s['max_deliveries']}", final=False)
 
-        key = ctx.state.claim_key("grade", submission_id, attempt)
         with GpuLease(ctx.run_dir, s["gpus"]) as lease:
             renewed = [time.monotonic()]
 
             def keep_claim() -> None:  # a multi-GPU job may gather for minutes
                 if time.monotonic() - renewed[0] >= s["heartbeat_s"]:
-                    ctx.state.renew(key, owner, ctx.claim_ttl_s)
+                    ctx.state.renew(claim.key, claim.owner, ctx.claim_ttl_s)
                     renewed[0] = time.monotonic()
 
             gpus = lease.acquire(need, s["gpu_wait_s"] if need <= 1 else s["gather_wait_s"],
@@ -202,14 +156,10 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
             if gpus is None:
                 ctx.state.uncount_delivery("grade", submission_id, attempt)
                 raise RetryLater(15, f"no {need} free GPUs")
-            reporter = ProgressReporter(
-                ctx.portal, f"/api/worker/submissions/{submission_id}/progress", attempt,
-                s["heartbeat_s"], on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s),
-            ).start()
             ctx.state.count_job("started")
             started = time.monotonic()
             try:
-                with _workdir(ctx, f"sub{submission_id}-a{attempt}-") as workdir:
+                with running(claim, f"/api/worker/submissions/{submission_id}/progress") as (reporter, workdir):
                     result = _grade(ctx, sub, workdir, gpus, reporter.update)
             except RetryLater:
                 raise
@@ -224,8 +174,6 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 ctx.state.note_start_ended("grade", submission_id, attempt, delivery)
                 raise RetryLater(min(300.0, s["failure_retry_s"] * delivery),
                                  f"grading failed: {exc}") from exc
-            finally:
-                reporter.stop()
             elapsed = time.monotonic() - started
         ctx.state.observe_grading(assignment.get("slug") or str(assignment.get("id")), elapsed)
 
@@ -291,44 +239,20 @@ def _check_run_limit(assignment_dir: Path, max_run_timeout_s: int) -> None:
 # -- gate ------------------------------------------------------------------------------
 
 def gate_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: str) -> str:
-    s = ctx.settings
     info = _portal_get(ctx, f"/api/worker/assignments/{assignment_id}")
     if int(info.get("attempt", attempt)) != attempt:
         ctx.state.count_job("gate_superseded")
         return "superseded"
     if info.get("gate_state") in ("passed", "failed"):
         return "already_done"
-    with _claimed(ctx, "gate", assignment_id, attempt, task_id) as owner:
-        delivery = ctx.state.count_delivery("gate", assignment_id, attempt)
-        key = ctx.state.claim_key("gate", assignment_id, attempt)
-        reporter = ProgressReporter(ctx.portal, None, attempt, s["heartbeat_s"],
-                                    on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s)).start()
-        try:
-            with _workdir(ctx, f"gate{assignment_id}-a{attempt}-") as workdir:
-                if delivery > s["max_deliveries"]:
-                    payload = _gate_error(ctx, attempt, f"the gate was started {delivery - 1} times "
-                                          "and never finished", "")
-                else:
-                    try:
-                        payload = _gate(ctx, info, workdir, attempt)
-                    except RetryLater:
-                        ctx.state.uncount_delivery("gate", assignment_id, attempt)
-                        raise
-                    except Exception as exc:
-                        payload = _gate_error(ctx, attempt, f"{type(exc).__name__}: {exc}",
-                                              traceback.format_exc())
-                try:
-                    post_with_backoff(ctx, f"/api/worker/assignments/{assignment_id}/gate",
-                                      payload, s["post_inline_s"])
-                except PortalRefused as exc:  # 409: a newer gate attempt replaced this one
-                    log.warning("portal refused the gate report of assignment %s attempt %s: %s",
-                                assignment_id, attempt, exc)
-                    ctx.state.count_job("gate_refused")
-                    return "refused"
-        except PortalUnavailable as exc:
-            raise RetryLater(60, f"gate report not delivered: {exc}") from exc
-        finally:
-            reporter.stop()
+    with claimed(ctx, "gate", assignment_id, attempt, task_id=task_id) as claim, \
+            running(claim, None) as (_, workdir):
+        payload = report_once(claim, what="gate", report_path=f"/api/worker/assignments/{assignment_id}/gate",
+                              work=lambda: _gate(ctx, info, workdir, attempt),
+                              error=lambda message, detail: _gate_error(ctx, attempt, message, detail))
+    if payload is None:
+        ctx.state.count_job("gate_refused")
+        return "refused"
     ctx.state.count_job("gate_passed" if payload["passed"] else "gate_failed")
     return "passed" if payload["passed"] else "failed"
 

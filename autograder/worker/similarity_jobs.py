@@ -9,19 +9,14 @@ heartbeat); post the report, or what went wrong. Celery-free: tasks.py wraps it.
 
 from __future__ import annotations
 
-import logging
-import traceback
 from pathlib import Path
 from typing import Callable
 
 from autograder.similarity import compare, report_data
+from autograder.worker.claimed import claimed, report_once, running
 from autograder.worker.context import WorkerContext
-from autograder.worker.jobs import (UPLOAD_SUFFIXES, RetryLater, _claimed, _portal_get, _workdir,
-                                    post_with_backoff)
-from autograder.worker.portal import PortalRefused, PortalUnavailable
-from autograder.worker.progress import ProgressReporter
-
-log = logging.getLogger(__name__)
+from autograder.worker.jobs import UPLOAD_SUFFIXES, _portal_get
+from autograder.worker.portal import PortalRefused
 
 FINISHED = ("done", "failed")
 
@@ -31,7 +26,6 @@ def run_path(assignment_id: int, attempt: int) -> str:
 
 
 def similarity_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: str) -> str:
-    s = ctx.settings
     base = run_path(assignment_id, attempt)
     try:
         info = _portal_get(ctx, base)
@@ -42,31 +36,13 @@ def similarity_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task
     if info.get("state") in FINISHED:
         ctx.state.count_job("similarity_already_done")
         return "already_done"
-    with _claimed(ctx, "similarity", assignment_id, attempt, task_id) as owner:
-        delivery = ctx.state.count_delivery("similarity", assignment_id, attempt)
-        key = ctx.state.claim_key("similarity", assignment_id, attempt)
-        reporter = ProgressReporter(ctx.portal, f"{base}/progress", attempt, s["heartbeat_s"],
-                                    on_beat=lambda: ctx.state.renew(key, owner, ctx.claim_ttl_s)).start()
-        try:
-            with _workdir(ctx, f"sim{assignment_id}-a{attempt}-") as workdir:
-                if delivery > s["max_deliveries"]:
-                    payload = _error(ctx, attempt, f"the review was started {delivery - 1} times and "
-                                     "never finished", "")
-                else:
-                    try:
-                        payload = _review(ctx, info, workdir, attempt, reporter.update)
-                    except Exception as exc:  # our fault or a broken bundle: staff see why
-                        payload = _error(ctx, attempt, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                try:
-                    post_with_backoff(ctx, f"{base}/report", payload, s["post_inline_s"])
-                except PortalRefused as exc:  # 409: the run was replaced or already reported
-                    log.warning("portal refused the similarity report of assignment %s run %s: %s",
-                                assignment_id, attempt, exc)
-                    return "refused"
-        except PortalUnavailable as exc:
-            raise RetryLater(60, f"similarity report not delivered: {exc}") from exc
-        finally:
-            reporter.stop()
+    with claimed(ctx, "similarity", assignment_id, attempt, task_id=task_id) as claim, \
+            running(claim, f"{base}/progress") as (reporter, workdir):
+        payload = report_once(claim, what="review", report_path=f"{base}/report",
+                              work=lambda: _review(ctx, info, workdir, attempt, reporter.update),
+                              error=lambda message, detail: _error(ctx, attempt, message, detail))
+    if payload is None:
+        return "refused"
     outcome = "failed" if "error" in payload else "done"
     ctx.state.count_job(f"similarity_{outcome}")
     return outcome

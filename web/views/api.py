@@ -11,7 +11,7 @@ import re
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from .. import accounts, counting, grading, gradebook, operations, queries, services, store
-from ..db import db, utcnow
+from ..db import db, reads_only, utcnow
 from ..models import STAFF_ROLES, Assignment, Submission
 from ..roster import RosterError, import_roster
 from ..security import hash_password, issue_token, login_required
@@ -212,6 +212,7 @@ def create_submission(assignment_id: int):
 
 
 @route("/submissions/<int:submission_id>", "GET", "Status: state, queue position, progress, score")
+@reads_only
 def submission(submission_id: int):
     sub, staff = submission_for(submission_id)
     return jsonify(submission_json(sub, staff))

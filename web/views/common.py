@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from flask import abort, current_app, g, request
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager
 
 from .. import services, store
 from ..db import db
 from ..models import STAFF_ROLES, Assignment, Course, Submission
-from ..security import role_in
+from ..security import role_column
 from ..tasks import client as task_client
 
 
+def _with_role(query: sa.Select, course_id) -> tuple[object | None, str | None]:
+    """The row `query` selects and the caller's role in its course, in one round trip."""
+    row = db.session.execute(query.add_columns(role_column(g.get("user"), course_id))).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def course_for(course_id: int, *roles: str) -> tuple[Course, str]:
-    course = db.session.get(Course, course_id)
-    role = role_in(g.get("user"), course_id) if course else None
+    course, role = _with_role(sa.select(Course).where(Course.id == course_id), Course.id)
     if course is None or role is None:
         abort(404)
     if roles and role not in roles:
@@ -28,8 +34,7 @@ def course_for(course_id: int, *roles: str) -> tuple[Course, str]:
 
 def assignment_for(assignment_id: int, *roles: str) -> tuple[Assignment, str]:
     """Students see only released assignments; staff see all of their course's."""
-    assignment = db.session.get(Assignment, assignment_id)
-    role = role_in(g.get("user"), assignment.course_id) if assignment else None
+    assignment, role = _with_role(sa.select(Assignment).where(Assignment.id == assignment_id), Assignment.course_id)
     if assignment is None or role is None or (role == "student" and not assignment.released):
         abort(404)
     if roles and role not in roles:
@@ -39,10 +44,11 @@ def assignment_for(assignment_id: int, *roles: str) -> tuple[Assignment, str]:
 
 def submission_for(submission_id: int, *, staff_only: bool = False) -> tuple[Submission, bool]:
     """The owner or the course's staff; anyone else gets 404. Returns (submission, is_staff)."""
-    sub = db.session.get(Submission, submission_id, options=[joinedload(Submission.assignment)])
+    sub, role = _with_role(sa.select(Submission).join(Submission.assignment)
+                           .options(contains_eager(Submission.assignment)).where(Submission.id == submission_id),
+                           Assignment.course_id)
     if sub is None:
         abort(404)
-    role = role_in(g.get("user"), sub.assignment.course_id)
     staff = role in STAFF_ROLES
     if not staff and (role is None or sub.user_id != g.user.id):
         abort(404)

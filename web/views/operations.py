@@ -61,19 +61,21 @@ def snapshot(course_id: int) -> dict:
     }
 
 
-@bp.get("/courses/<int:course_id>/operations")
-@login_required
-def show(course_id: int):
+def _course_snapshot(course_id: int) -> tuple:
     course, role = course_for(course_id, *STAFF_ROLES)
     data = snapshot(course.id)
     db.session.commit()
+    return course, role, data
+
+
+@bp.get("/courses/<int:course_id>/operations")
+@login_required
+def show(course_id: int):
+    course, role, data = _course_snapshot(course_id)
     return render_template("operations.html", course=course, data=data, user=g.user, role=role)
 
 
 @bp.get("/courses/<int:course_id>/operations.json")
 @login_required
 def poll(course_id: int):
-    course, _ = course_for(course_id, *STAFF_ROLES)
-    data = snapshot(course.id)
-    db.session.commit()
-    return jsonify(data)
+    return jsonify(_course_snapshot(course_id)[2])

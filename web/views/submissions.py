@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from .. import charts, counting, grading, queries, results, services, store
-from ..db import db, utcnow
+from ..db import db, reads_only, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
 from .common import submission_for
@@ -52,6 +52,7 @@ def mark_final(submission_id: int):
 
 
 @bp.get("/submissions/<int:submission_id>/status.json")
+@reads_only
 @login_required
 def status(submission_id: int):
     sub, staff = submission_for(submission_id)
