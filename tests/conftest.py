@@ -11,9 +11,14 @@ EXAMPLE = REPO / "tests" / "example_assignment"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def isolated_cache(tmp_path_factory):
-    """Trusted-run cache and seed secret of this test session only."""
-    cache = tmp_path_factory.mktemp("dlgrade-cache")
+def isolated_cache(tmp_path_factory, request):
+    """Trusted-run cache of this test session only, shared by its xdist workers (trusted runs
+    are written to a private folder and renamed into place, so concurrent writers are safe)."""
+    if not hasattr(request.config, "workerinput"):  # not an xdist worker
+        cache = tmp_path_factory.mktemp("dlgrade-cache")
+    else:
+        cache = tmp_path_factory.getbasetemp().parent / "dlgrade-cache"
+        cache.mkdir(exist_ok=True)
     previous = os.environ.get("DLGRADE_CACHE_DIR")
     os.environ["DLGRADE_CACHE_DIR"] = str(cache)
     yield cache
