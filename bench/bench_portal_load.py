@@ -88,10 +88,11 @@ def prepare(env: dict[str, str], clients: int) -> dict:
 
 
 def fake_worker(base: str, token: str, queue: str, grade_s: float, stop: threading.Event, samples: Samples,
-                errors: Counter) -> None:
+                errors: Counter, announce: bool) -> None:
     """One worker slot: takes `dlgrade.grade_submission` jobs from the broker queue the portal sends
     them to, and talks to the portal as autograder/worker/jobs.py does (read the submission, post
-    progress, "grade" for `grade_s`, post the result), announcing itself every 20 s."""
+    progress, "grade" for `grade_s`, post the result); the `announce` slot posts the worker's
+    heartbeat every 20 s, as a worker's main process does."""
     import redis
 
     from autograder.worker.sweeper import _task_args
@@ -115,7 +116,7 @@ def fake_worker(base: str, token: str, queue: str, grade_s: float, stop: threadi
     with httpx.Client(base_url=base, timeout=30) as client:
         while not stop.is_set():
             try:
-                if time.monotonic() - last_beat > 20:
+                if announce and time.monotonic() - last_beat > 20:
                     call("worker heartbeat", "POST", "/api/worker/workers/heartbeat", {
                         "worker": "bench", "queues": ["cpu"], "gpus": [], "concurrency": 1,
                         "started_at": "2026-01-01T00:00:00+00:00"})
@@ -273,7 +274,8 @@ def main() -> int:
             print(server.stderr.read1().decode() if server.stderr else "", file=sys.stderr)
             raise SystemExit("gunicorn did not come up")
         slots += [threading.Thread(target=fake_worker, args=(base, setup["worker_token"], f"{prefix}cpu", args.grade_s,
-                                                            stop, samples, errors)) for _ in range(args.worker_slots)]
+                                                            stop, samples, errors, slot == 0))
+                   for slot in range(args.worker_slots)]
         for slot in slots:
             slot.start()
         load_before = os.getloadavg()
