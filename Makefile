@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-recovery test-fast system-deps services docker-image gpu-image venv clean help
+.PHONY: demo test test-recovery test-mutation test-fast system-deps services docker-image gpu-image venv clean help
 
 help:
 	@echo "make demo   set everything up, start Redis, the portal and a worker, grade sample submissions"
@@ -40,7 +40,11 @@ gpu-image: venv
 	$(PY) -m autograder.images build gpu
 
 test: system-deps venv services docker-image
-	$(PY) -m pytest -q -ra -m "not recovery" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra -m "not recovery and not mutation" $(PYTEST_ARGS) tests
+
+# The mutation report's grading tests on the example assignment (about a minute).
+test-mutation: venv services
+	$(PY) -m pytest -q -ra -m mutation $(PYTEST_ARGS) tests
 
 # Worker-loss and Redis-restart recovery with real grading (about 14 minutes).
 test-recovery: venv services
@@ -48,7 +52,7 @@ test-recovery: venv services
 
 # Everything but Docker and the browser: the inner loop while developing.
 test-fast: venv services
-	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery and not mutation" $(PYTEST_ARGS) tests
 
 demo: system-deps venv services
 	bash infra/scripts/demo.sh
