@@ -74,8 +74,8 @@ def _keyword_defaulted(node: cst.Call) -> Iterable[cst.Call]:
             removed = [arg for arg in node.args if id(arg) not in kept]
             if len(removed) == 1 and removed[0].keyword is not None:
                 if mutated.args and removed[0] is node.args[-1]:  # no comma left dangling
-                    mutated = mutated.with_changes(args=[*mutated.args[:-1],
-                                                         mutated.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+                    last = mutated.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                    mutated = mutated.with_changes(args=[*mutated.args[:-1], last])
                 yield mutated
 
 

@@ -297,8 +297,13 @@ def format_markdown(report: MutationReport, assignment: Assignment) -> str:
     if equivalent:
         lines += ["", f"### Equivalent (`{EQUIVALENT_FILE}`)", "", "| mutant | part | change | why |",
                   "| --- | --- | --- | --- |"]
-        lines += [f"| `{r.mutant['id']}` | {r.mutant['part']} | `{r.mutant['original']}` → `{r.mutant['mutated']}` | "
-                  f"{r.why_equivalent} |" for r in equivalent]
+        lines += [f"| `{r.mutant['id']}` | {r.mutant['part']} | `{_cell(r.mutant['original'])}` → "
+                  f"`{_cell(r.mutant['mutated'])}` | {_cell(r.why_equivalent)} |" for r in equivalent]
     if report.problems:
         lines += ["", "### Problems", ""] + [f"- {problem}" for problem in report.problems]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|")

@@ -365,19 +365,15 @@ def load_assignment(root: Path) -> Assignment:
 
 def _mutation_settings(values: dict, parts: list[Part], reader: _Reader) -> MutationSettings:
     correctness = [part.name for part in parts if part.kind == "correctness"]
-    for part_name, score in values["required_score"].items():
+    checked = [(f"required_score.{name}", name, score) for name, score in values["required_score"].items()]
+    cells = [(f"cell_parts.{cell}", name, 1) for cell, name in values["cell_parts"].items()]
+    for key, part_name, score in checked + cells:
         if part_name not in correctness:
-            raise reader.fail(f"mutation.required_score.{part_name}", "not a correctness part",
+            raise reader.fail(f"mutation.{key}", f"{part_name!r} is not a correctness part",
                               f"use one of {', '.join(correctness)}")
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
-            raise reader.fail(f"mutation.required_score.{part_name}", f"{score!r} is not a number from 0 to 1",
-                              "e.g. 1.0 for every non-equivalent mutant killed")
-    for cell, part_name in values["cell_parts"].items():
-        if part_name not in correctness:
-            raise reader.fail(f"mutation.cell_parts.{cell}", f"{part_name!r} is not a correctness part",
-                              f"use one of {', '.join(correctness)}")
-    return MutationSettings({name: float(score) for name, score in values["required_score"].items()},
-                            dict(values["cell_parts"]))
+            raise reader.fail(f"mutation.{key}", f"{score!r} is not a number from 0 to 1", "e.g. 1.0: all killed")
+    return MutationSettings({name: float(score) for _, name, score in checked}, dict(values["cell_parts"]))
 
 
 def _find_reference(root: Path, slug: str, declared: str | None, reader: _Reader) -> Path:

@@ -44,7 +44,8 @@ def test_every_solution_cell_of_the_example_is_mutated_and_mapped_to_its_part(ex
 def test_ids_stay_when_other_code_changes(example_package):
     before = {m.id: m.mutated for m in generate_mutants(load_assignment(example_package))[0]}
     reference = example_package / "reference" / "__init__.py"
-    reference.write_text('"""A longer docstring."""\n\n' + reference.read_text() + "\n\ndef unused(y):\n    return y * 2\n")
+    reference.write_text('"""A longer docstring."""\n\n' + reference.read_text()
+                         + "\n\ndef unused(y):\n    return y * 2\n")
     after = {m.id: m.mutated for m in generate_mutants(load_assignment(example_package))[0]}
     assert after == before
 
