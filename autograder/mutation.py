@@ -268,7 +268,8 @@ def solution_regions(assignment: Assignment) -> tuple[list[Region], list[str]]:
             missing.append(f"{cell}: {name}")
             continue
         file, node, markers = definitions[name]
-        inside = [(first, last) for first, last in markers if node.lineno <= first and last <= node.end_lineno]
+        # The END marker may sit after the definition's last statement: only BEGIN need be inside.
+        inside = [(first, last) for first, last in markers if node.lineno <= first <= node.end_lineno]
         if not inside and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             inside = [(node.body[0].lineno, node.end_lineno)]
         for first, last in inside:

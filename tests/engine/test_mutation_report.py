@@ -54,6 +54,9 @@ def test_only_code_between_the_solution_markers_is_mutated():
     assignment = load_assignment(REPO / "assignments" / "backprop")
     mutants, _ = generate_mutants(assignment, functions=("LayerNormFunction", "DropoutFunction"))
     assert {m.part for m in mutants} == {"layernorm", "dropout"}
+    # A region whose END marker follows the method's last statement counts too.
+    assert {m.function for m in mutants} == {"LayerNormFunction.forward", "LayerNormFunction.backward",
+                                             "DropoutFunction.forward", "DropoutFunction.backward"}
     for mutant in mutants:
         lines = (assignment.reference_dir / mutant.file).read_text().splitlines()
         begin = max(i for i, line in enumerate(lines[:mutant.line], 1) if line.strip().startswith("### "))
