@@ -53,6 +53,8 @@ def cmd_assign(options) -> int:
     report = assign(package, out_dir=Path(options.out) if options.out else None, sandbox=options.sandbox,
                     seed=options.seed, jobs=options.jobs, log=lambda line: print(line, flush=True),
                     mutation_report=options.mutation_report, mutation_scope=scope)
+    if report.mutation:
+        print(Path(report.mutation["files"][1]).read_text(encoding="utf-8"), end="")
     print(report.format())
     _write_json(options.json, report.to_dict())
     return 0 if report.passed else 1
