@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import libcst as cst
+import libcst.matchers as cst_matchers
 from libcst.metadata import MetadataWrapper, PositionProvider
 from mutmut.mutation import mutators as mutmut_operators
 
@@ -77,6 +78,14 @@ def _keyword_defaulted(node: cst.Call) -> Iterable[cst.Call]:
                     last = mutated.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
                     mutated = mutated.with_changes(args=[*mutated.args[:-1], last])
                 yield mutated
+
+
+def _string_changed(node: cst.BaseString) -> Iterable[cst.BaseString]:
+    """mutmut's string operator, less its upper- and lower-case variants: here strings are
+    mode names, keys and dtype names, where `float("-INF")` is `float("-inf")`."""
+    for mutated in mutmut_operators.operator_string(node):
+        if "XX" in mutated.value:
+            yield mutated
 
 
 def _parenthesized(expression: cst.BaseExpression) -> cst.BaseExpression:
@@ -155,15 +164,7 @@ def _dropped_statement(node: cst.SimpleStatementLine) -> Iterable[cst.SimpleStat
 
 
 def _mentions(node: cst.CSTNode, name: str) -> bool:
-    found = []
-
-    class Finder(cst.CSTVisitor):
-        def visit_Name(self, seen: cst.Name) -> None:
-            if seen.value == name:
-                found.append(seen)
-
-    node.visit(Finder())
-    return bool(found)
+    return bool(cst_matchers.findall(node, cst_matchers.Name(value=name)))
 
 
 def _cast_removed(node: cst.Call) -> Iterable[cst.BaseExpression]:
@@ -196,7 +197,7 @@ OPERATORS: list[tuple[type, str, Callable[[cst.CSTNode], Iterable[cst.CSTNode]]]
     (cst.UnaryOperation, "unary_removed", mutmut_operators.operator_remove_unary_ops),
     (cst.AugAssign, "aug_assign", mutmut_operators.operator_augmented_assignment),
     (cst.IfExp, "if_exp", mutmut_operators.operator_if_exp),
-    (cst.BaseString, "string", mutmut_operators.operator_string),
+    (cst.BaseString, "string", _string_changed),
     (cst.Call, "arg_defaulted", _keyword_defaulted),
     (cst.Subscript, "off_by_one", _off_by_one_subscript),
     (cst.Call, "off_by_one", _off_by_one_range),
@@ -363,7 +364,7 @@ def _mutants_of_file(reference: Path, file: str, regions: list[Region],
                 if text in seen_texts or not _parses(text):
                     continue
                 seen_texts.add(text)
-                before, after = module.code_for_node(node).strip(), module.code_for_node(replacement).strip()
+                before, after = _code(module, node), _code(module, replacement)
                 key = f"{qualname}|{name}|{lines[line - 1].strip()}|{before}|{after}"
                 seen_keys[key] = seen_keys.get(key, -1) + 1
                 digest = hashlib.sha256(f"{key}#{seen_keys[key]}".encode()).hexdigest()[:8]
@@ -372,6 +373,13 @@ def _mutants_of_file(reference: Path, file: str, regions: list[Region],
                 mutants.append(Mutant(f"{file}:{qualname}:{name}:{digest}", file, qualname, name, line, region.cell,
                                       region.part, _one_line(before), _one_line(after), diff, text))
     return mutants
+
+
+def _code(module: cst.Module, node: cst.CSTNode) -> str:
+    """A node's code, without the comment lines above a statement."""
+    if isinstance(node, cst.SimpleStatementLine):
+        node = node.with_changes(leading_lines=[])
+    return module.code_for_node(node).strip()
 
 
 def _parses(text: str) -> bool:
