@@ -160,3 +160,18 @@ def test_a_part_below_its_required_mutation_score_fails_the_gate(weakened_exampl
     assert any("part softmax: mutation score 80% is below the required 100%" in p for p in report.problems)
     assert report.mutation["parts"]["softmax"]["score"] == 0.8
     assert (tmp_path / "out" / "mutation.md").is_file() and "mutation report:" in report.format()
+
+
+def test_the_cli_passes_the_mutation_options_to_the_gate(monkeypatch, example_package):
+    from autograder import assign as assign_module
+    from autograder.cli import main
+
+    seen = {}
+
+    def fake_assign(package, **options):
+        seen.update(options, package=package)
+        return assign_module.GateReport("example", True, [], [])
+
+    monkeypatch.setattr(assign_module, "assign", fake_assign)
+    assert main(["assign", str(example_package), "--mutation-report", "--mutate", "softmax", "--jobs", "3"]) == 0
+    assert seen["mutation_report"] and seen["mutation_scope"] == {"functions": ("softmax",)} and seen["jobs"] == 3
