@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-recovery test-deployment test-fast system-deps services docker-image gpu-image venv clean help
+.PHONY: demo test test-recovery test-deployment test-mutation test-fast system-deps services docker-image gpu-image venv clean help
 
 help:
 	@echo "make demo   set everything up, start Redis, the portal and a worker, grade sample submissions"
@@ -39,15 +39,21 @@ gpu-image: venv
 	bash infra/scripts/ensure_docker.sh
 	$(PY) -m autograder.images build gpu
 
-# The assignment packages (gates, first parts, zero submissions) are graded two tests at a time:
+# The assignment packages (gates, first parts, zero submissions) and the mutation report's tests
+# are graded two tests at a time:
 # each grading is mostly one process, so one core idles otherwise. The rest runs alone, since it
 # kills workers, cleans leftover cgroups and times things.
 test: system-deps venv services docker-image
 	status=0; \
-	$(PY) -m pytest -q -ra -n 2 --durations=20 $(PYTEST_ARGS) tests/assignments || status=1; \
+	$(PY) -m pytest -q -ra -n 2 --durations=20 $(PYTEST_ARGS) tests/assignments tests/engine/test_mutation_report.py \
+	  || status=1; \
 	$(PY) -m pytest -q -ra --durations=40 -m "not recovery and not deployment" --ignore=tests/assignments \
-	  $(PYTEST_ARGS) tests || status=1; \
+	  --ignore=tests/engine/test_mutation_report.py $(PYTEST_ARGS) tests || status=1; \
 	exit $$status
+
+# The mutation report's grading tests on the example assignment (about a minute).
+test-mutation: venv services
+	$(PY) -m pytest -q -ra -m mutation $(PYTEST_ARGS) tests
 
 # Worker-loss, Redis-restart and no-GPU-worker recovery with real grading, at shortened clocks:
 # 7 minutes measured at load 9-12 on the 2-core machine; too long for `make test` (at its 30-minute limit).
@@ -60,7 +66,7 @@ test-deployment: venv services
 
 # Everything but Docker and the browser: the inner loop while developing.
 test-fast: venv services
-	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery and not deployment" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -ra -m "not docker and not browser and not recovery and not deployment and not mutation" $(PYTEST_ARGS) tests
 
 demo: system-deps venv services
 	bash infra/scripts/demo.sh

@@ -67,6 +67,7 @@ class GateReport:
     out_dir: Path | None = None
     duration_s: float = 0.0
     perf_only: bool = False  # graded only what the hardware adds (see `assign`)
+    mutation: dict | None = None  # the mutation report's parts and files (--mutation-report)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -87,6 +88,8 @@ class GateReport:
         if self.bundle_digest:
             lines.append(f"  bundle: {self.bundle_path} (sha256 {self.bundle_digest})")
             lines.append(f"  release: {self.release_path} (sha256 {self.release_digest})")
+        if self.mutation:
+            lines.append(f"  mutation report: {self.mutation['files'][1]}")
         if self.out_dir:
             lines.append(f"  output: {self.out_dir}")
         return "\n".join(lines)
@@ -154,14 +157,18 @@ def check_release(assignment: Assignment) -> tuple[Release | None, list[str]]:
 
 
 def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "process", seed: int | None = None,
-           jobs: int = 2, perf_only: bool = False, log: Callable[[str], None] | None = None) -> GateReport:
+           jobs: int = 2, perf_only: bool = False, log: Callable[[str], None] | None = None,
+           mutation_report: bool = False, mutation_scope: dict | None = None) -> GateReport:
     """Gate a package. Output (bundle, release) goes to `out_dir`, by default a new temporary
     folder, so a gate run never writes into the checkout (but for a stale `source.ipynb`, which
     it rebuilds from `notebook.py`).
 
     `perf_only`: the package's correctness gate already passed elsewhere (a GPU package's early
     gate on a CPU worker), so this run grades only what the hardware here adds: the reference
-    and the filled notebook get every point, and every mutant of a perf part loses points."""
+    and the filled notebook get every point, and every mutant of a perf part loses points.
+    `mutation_report` also grades the automatic mutants of the reference
+    (`autograder/mutation_report.py`, `mutation_scope` its `functions`/`operators`) and fails the
+    gate on a part below its required mutation score."""
     started = time.monotonic()
     try:
         rebuilt = refresh_source_notebook(Path(package_dir))
@@ -223,9 +230,21 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
             if not perf_only:  # blind bools are a correctness matter, checked by the full gate
                 others = [bools.get(name, {}) for kind, name, _, _ in candidates if kind in ("starter", "mutant")]
                 report.problems += blind_bool_checks(bools.get("trusted", {}), others)
+    if mutation_report and not any(problem.startswith("grading failed") for problem in report.problems):
+        _add_mutation_report(report, assignment, sandbox, seed, jobs, log, mutation_scope or {})
     report.passed = not report.problems and all(entry.ok for entry in report.entries)
     report.duration_s = time.monotonic() - started
     return report
+
+
+def _add_mutation_report(report: GateReport, assignment: Assignment, sandbox: str, seed: int, jobs: int,
+                         log: Callable[[str], None] | None, scope: dict) -> None:
+    from autograder.mutation_report import mutation_report, write_report
+
+    mutation = mutation_report(assignment, sandbox=sandbox, seed=seed, jobs=jobs, log=log, **scope)
+    files = write_report(mutation, assignment, report.out_dir)
+    report.mutation = {"parts": mutation.parts(assignment), "files": [str(path) for path in files]}
+    report.problems += [f"mutation: {problem}" for problem in mutation.problems]
 
 
 def bool_records(records: RunRecords) -> dict[str, bool]:

@@ -45,6 +45,7 @@ TOP_FIELDS = {
     "perf": Field(list, [], "array of tables: [[perf]]"),
     "forbidden": Field(list, [], "array of tables: [[forbidden]]"),
     "mutant_gate": Field(dict, {}, "table: [mutant_gate]"),
+    "mutation": Field(dict, {}, "table: [mutation], for `dlgrade assign --mutation-report`"),
 }
 
 RESOURCE_FIELDS = {
@@ -93,6 +94,14 @@ FORBIDDEN_FIELDS = {
 
 MUTANT_GATE_FIELDS = {
     "minimum_mutants": Field(int, 6, "the gate fails with fewer mutants than this", minimum=0),
+}
+
+MUTATION_FIELDS = {
+    "required_score": Field(dict, {}, "table: part name = the least mutation score, 0 to 1, that "
+                                      "`dlgrade assign --mutation-report` accepts for that correctness part (killed / "
+                                      "non-equivalent mutants of the solution code its tests grade)"),
+    "cell_parts": Field(dict, {}, "table: solution cell grade_id = the part whose tests grade the cell's code, "
+                                  "for a cell not named like its part"),
 }
 
 TOLERANCE_FIELDS = {
@@ -157,6 +166,12 @@ class Resources:
 
 
 @dataclasses.dataclass(frozen=True)
+class MutationSettings:
+    required_score: dict[str, float] = dataclasses.field(default_factory=dict)  # part -> least score
+    cell_parts: dict[str, str] = dataclasses.field(default_factory=dict)  # solution cell -> part
+
+
+@dataclasses.dataclass(frozen=True)
 class Assignment:
     root: Path
     slug: str
@@ -171,6 +186,7 @@ class Assignment:
     perf: dict[str, PerfSpec]
     forbidden: tuple[ForbiddenRule, ...]
     minimum_mutants: int
+    mutation: MutationSettings = dataclasses.field(default_factory=MutationSettings)
 
     @property
     def notebook_path(self) -> Path:
@@ -326,6 +342,7 @@ def load_assignment(root: Path) -> Assignment:
         forbidden.append(ForbiddenRule(tuple(values["calls"]), tuple(values["parts"]), values["reason"]))
 
     gate = reader.table(top["mutant_gate"], MUTANT_GATE_FIELDS, "mutant_gate")
+    mutation = _mutation_settings(reader.table(top["mutation"], MUTATION_FIELDS, "mutation"), parts, reader)
     reference_dir = _find_reference(root, slug, top["reference"], reader)
 
     return Assignment(
@@ -342,7 +359,21 @@ def load_assignment(root: Path) -> Assignment:
         perf=perf,
         forbidden=tuple(forbidden),
         minimum_mutants=gate["minimum_mutants"],
+        mutation=mutation,
     )
+
+
+def _mutation_settings(values: dict, parts: list[Part], reader: _Reader) -> MutationSettings:
+    correctness = [part.name for part in parts if part.kind == "correctness"]
+    checked = [(f"required_score.{name}", name, score) for name, score in values["required_score"].items()]
+    cells = [(f"cell_parts.{cell}", name, 1) for cell, name in values["cell_parts"].items()]
+    for key, part_name, score in checked + cells:
+        if part_name not in correctness:
+            raise reader.fail(f"mutation.{key}", f"{part_name!r} is not a correctness part",
+                              f"use one of {', '.join(correctness)}")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
+            raise reader.fail(f"mutation.{key}", f"{score!r} is not a number from 0 to 1", "e.g. 1.0: all killed")
+    return MutationSettings({name: float(score) for _, name, score in checked}, dict(values["cell_parts"]))
 
 
 def _find_reference(root: Path, slug: str, declared: str | None, reader: _Reader) -> Path:
