@@ -63,17 +63,17 @@ def upload_package(session: Session, store: FileStore, tasks: TaskClient, *, cou
     return assignment
 
 
-def _gate_problem(store: FileStore, report: Any, bundle_digest: str, slug: str) -> str | None:
-    """Why a report that says "passed" cannot be taken; None when it can."""
+def _accept_passed_gate(store: FileStore, report: Any, bundle_digest: str, slug: str):
+    """The assignment a report that says "passed" gated, or why it cannot be taken."""
     if not store.exists(bundle_digest):
-        return f"bundle {bundle_digest} was never uploaded (PUT /api/worker/bundles/<digest>)"
+        return None, f"bundle {bundle_digest} was never uploaded (PUT /api/worker/bundles/<digest>)"
     try:
         gated = packages.gated_assignment(report, slug)
     except ValueError as exc:
-        return str(exc)
+        return None, str(exc)
     if not store.exists(gated.release_digest):
-        return f"release {gated.release_digest} was never uploaded (PUT /api/worker/releases/<digest>)"
-    return None
+        return None, f"release {gated.release_digest} was never uploaded (PUT /api/worker/releases/<digest>)"
+    return gated, None
 
 
 def record_gate(session: Session, store: FileStore, tasks: TaskClient, *, assignment_id: int, attempt: int,
@@ -89,18 +89,15 @@ def record_gate(session: Session, store: FileStore, tasks: TaskClient, *, assign
     assignment = session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None or attempt != assignment.gate_attempt:
         return False
-    problem = _gate_problem(store, report, bundle_digest, assignment.slug) if passed else None
-    if passed and problem is None:
-        own_queue = packages.gated_assignment(report, assignment.slug).queue
-        if own_queue != assignment.queue:
-            _regate_on(session, tasks, assignment, own_queue, report, worker)
-            return True
+    gated, problem = _accept_passed_gate(store, report, bundle_digest, assignment.slug) if passed else (None, None)
+    if gated is not None and gated.queue != assignment.queue:
+        _regate_on(session, tasks, assignment, gated.queue, report, worker)
+        return True
     assignment.gate_passed = bool(passed) and problem is None
     assignment.gate_report = report if problem is None else {"report": report, "portal": problem}
     assignment.gate_worker = worker
     assignment.gate_at = utcnow()
     if assignment.gate_passed:
-        gated = packages.gated_assignment(report, assignment.slug)
         assignment.bundle_digest = bundle_digest
         assignment.release_sha256 = gated.release_digest
         assignment.title, assignment.summary = gated.title, gated.summary
