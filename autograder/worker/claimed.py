@@ -106,8 +106,7 @@ def report_once(claim: Claim, *, what: str, report_path: str, work: Callable[[],
     else:
         try:
             payload = work()
-        except RetryLater:  # not now (its GPUs are busy): this start does not count
-            claim.ctx.state.uncount_delivery(claim.kind, claim.ident, claim.attempt)
+        except RetryLater:  # not now (its GPUs are busy): not the job's failure
             raise
         except Exception as exc:  # our fault or a broken package: staff see why
             payload = error(f"{type(exc).__name__}: {exc}", traceback.format_exc())

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from autograder import config
 from autograder.worker.bundles import normalize_digest, sha256_file
-from autograder.worker.claimed import RetryLater, claimed, post_with_backoff, report_once, running
+from autograder.worker.claimed import Claim, RetryLater, claimed, post_with_backoff, report_once, running
 from autograder.worker.context import WorkerContext
 from autograder.worker.gpus import GpuLease
 from autograder.worker.portal import PortalRefused, PortalUnavailable, with_backoff
@@ -46,6 +46,26 @@ Reroute = Callable[[int, int, str], None]
 
 def _as_dict(obj: Any) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+@contextmanager
+def _leased_gpus(claim: Claim, need: int, wait_s: float, *, retry_s: float) -> Iterator[tuple[int, ...]]:
+    """Hold `need` of the worker's GPUs for the job, keeping its claim alive while a multi-GPU job
+    gathers them for minutes; RetryLater (a start that does not count) if they stay busy."""
+    ctx = claim.ctx
+    with GpuLease(ctx.run_dir, ctx.settings["gpus"]) as lease:
+        renewed = [time.monotonic()]
+
+        def keep_claim() -> None:
+            if time.monotonic() - renewed[0] >= ctx.settings["heartbeat_s"]:
+                ctx.state.renew(claim.key, claim.owner, ctx.claim_ttl_s)
+                renewed[0] = time.monotonic()
+
+        gpus = lease.acquire(need, wait_s, on_wait=keep_claim)
+        if gpus is None:
+            ctx.state.uncount_delivery(claim.kind, claim.ident, claim.attempt)
+            raise RetryLater(retry_s, f"no {need} free GPUs")
+        yield gpus
 
 
 @contextmanager
@@ -143,19 +163,7 @@ def grade_job(ctx: WorkerContext, submission_id: int, attempt: int, *, task_id: 
                 f"was killed or its worker was lost); start {delivery} is on {ctx.portal.worker_name}",
                 f"delivery {delivery} of at most {s['max_deliveries']}", final=False)
 
-        with GpuLease(ctx.run_dir, s["gpus"]) as lease:
-            renewed = [time.monotonic()]
-
-            def keep_claim() -> None:  # a multi-GPU job may gather for minutes
-                if time.monotonic() - renewed[0] >= s["heartbeat_s"]:
-                    ctx.state.renew(claim.key, claim.owner, ctx.claim_ttl_s)
-                    renewed[0] = time.monotonic()
-
-            gpus = lease.acquire(need, s["gpu_wait_s"] if need <= 1 else s["gather_wait_s"],
-                                 on_wait=keep_claim)
-            if gpus is None:
-                ctx.state.uncount_delivery("grade", submission_id, attempt)
-                raise RetryLater(15, f"no {need} free GPUs")
+        with _leased_gpus(claim, need, s["gpu_wait_s"] if need <= 1 else s["gather_wait_s"], retry_s=15) as gpus:
             ctx.state.count_job("started")
             started = time.monotonic()
             try:
@@ -248,7 +256,7 @@ def gate_job(ctx: WorkerContext, assignment_id: int, attempt: int, *, task_id: s
     with claimed(ctx, "gate", assignment_id, attempt, task_id=task_id) as claim, \
             running(claim, None) as (_, workdir):
         payload = report_once(claim, what="gate", report_path=f"/api/worker/assignments/{assignment_id}/gate",
-                              work=lambda: _gate(ctx, info, workdir, attempt),
+                              work=lambda: _gate(claim, info, workdir),
                               error=lambda message, detail: _gate_error(ctx, attempt, message, detail))
     if payload is None:
         ctx.state.count_job("gate_refused")
@@ -262,7 +270,8 @@ def _gate_error(ctx: WorkerContext, attempt: int, message: str, detail: str) -> 
             "report": {"error": message, "detail": detail[-20000:]}, "bundle_digest": None}
 
 
-def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
+def _gate(claim: Claim, info: dict, workdir: Path) -> dict:
+    ctx, attempt = claim.ctx, claim.attempt
     package = workdir / "package.tar.gz"
     got = ctx.portal.download(f"/api/worker/assignments/{info['id']}/package", package)
     if info.get("package_digest") and got != normalize_digest(info["package_digest"]):
@@ -271,7 +280,7 @@ def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
     with tarfile.open(package, "r:*") as tar:
         tar.extractall(tree, filter="data")
     package_dir = _find_package_dir(tree, info.get("slug"))
-    report = _run_gate_on_its_gpus(ctx, info, package_dir, workdir / "out")
+    report = _run_gate_on_its_gpus(claim, info, package_dir, workdir / "out")
     digest = None
     if report.passed and getattr(report, "bundle_path", None):
         digest = _upload(ctx, "bundles", Path(report.bundle_path), report.bundle_digest, "application/gzip")
@@ -280,22 +289,19 @@ def _gate(ctx: WorkerContext, info: dict, workdir: Path, attempt: int) -> dict:
             "report": _as_dict(report), "bundle_digest": digest}
 
 
-def _run_gate_on_its_gpus(ctx: WorkerContext, info: dict, package_dir: Path, out_dir: Path):
+def _run_gate_on_its_gpus(claim: Claim, info: dict, package_dir: Path, out_dir: Path):
     """A gate on a GPU queue holds its GPUs like a grading (perf tests run alone on them) and
     grades one candidate at a time; after the package's early gate passed on a CPU worker it
     grades only the perf parts (`assign`'s perf_only)."""
+    ctx = claim.ctx
     need = gpus_for_queue(info.get("queue") or "cpu")
     if need == 0:
         return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"))
     if need > len(ctx.settings["gpus"]):
         raise WorkerMisconfigured(f"the gate needs {need} GPUs; this worker owns {len(ctx.settings['gpus'])}")
-    with GpuLease(ctx.run_dir, ctx.settings["gpus"]) as lease:
-        gpus = lease.acquire(need, ctx.settings["gather_wait_s"])
-        if gpus is None:
-            raise RetryLater(30, f"no {need} free GPUs for the gate")
-        with _visible_gpus(gpus):
-            return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"), jobs=1,
-                                       perf_only=bool(info.get("early_gate_passed")))
+    with _leased_gpus(claim, need, ctx.settings["gather_wait_s"], retry_s=30) as gpus, _visible_gpus(gpus):
+        return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"), jobs=1,
+                                   perf_only=bool(info.get("early_gate_passed")))
 
 
 def _upload(ctx: WorkerContext, kind: str, path: Path, digest: str, content_type: str) -> str:
