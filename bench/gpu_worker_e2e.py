@@ -3,10 +3,13 @@ worker with the process sandbox; a course with a TA and a student; packages uplo
 released, then submissions uploaded through the portal's API, graded on the `gpu` queue and read
 back as the student sees them. Prints, per grading, where the wall time went and the score.
 
-Two phases, because a package's first gate runs on the `cpu` queue (the portal cannot know the
-GPUs a package needs before its first gate report), on CPU, through Triton's interpreter: a GPU
-host need not spend GPU time on it. `gate` leaves everything in --state; `grade` starts the
-stack again on that state. `all` does both on one host.
+A GPU package is gated twice, as in a deployment: its first gate runs on the `cpu` queue (the
+portal cannot know the GPUs a package needs before its first gate report), on CPU through
+Triton's interpreter; once that early gate passes, the portal sends the gate to the package's own
+queue, where the GPU worker grades only the perf parts (the reference, the filled notebook, the
+perf mutants) on the GPU. So every phase starts a CPU worker (`--cpu-slots` gradings at once)
+beside the GPU worker. `gate` leaves everything in --state; `grade` starts the stack again on
+that state. `all` does both on one host.
 
     python3 bench/gpu_worker_e2e.py gate  --state S triton_kernels qlora kv_cache
     python3 bench/gpu_worker_e2e.py grade --state S --gpus 0 triton_kernels kv_cache \\
@@ -102,7 +105,8 @@ class Stack:
             raise SystemExit(f"flask {' '.join(args)} failed:\n{done.output}{done.exception!r}")
         return done.output.strip()
 
-    def start(self, queues: str, gpus: str) -> None:
+    def start(self) -> None:
+        """Redis and the portal."""
         redis_env = dict(self.env)
         if self.options.redis_lib:
             redis_env["LD_LIBRARY_PATH"] = self.options.redis_lib
@@ -115,14 +119,19 @@ class Stack:
                               "--threads", "8", "--timeout", "120", "--access-logfile",
                               str(self.logs / "access.log"), "--access-logformat", ACCESS_FORMAT])
         wait_for(lambda: _answers(self.url + "/api/openapi.json"), 60, "the portal")
+
+    def start_worker(self, queues: str, gpus: str, slots: int = 1) -> None:
         worker_env = {**self.env, "DLGRADE_PORTAL_URL": self.url, "DLGRADE_WORKER_TOKEN": self.accounts()["worker"],
                       "DLGRADE_WORKER_NAME": f"e2e-{queues}", "DLGRADE_QUEUES": queues, "DLGRADE_GPUS": gpus,
-                      "DLGRADE_SANDBOX": "process", "DLGRADE_RUN_DIR": str(self.state / "worker-run"),
-                      "DLGRADE_BUNDLE_CACHE_DIR": str(self.state / "bundles"), "DLGRADE_CPU_SLOTS": "1"}
+                      "DLGRADE_SANDBOX": self.options.sandbox, "DLGRADE_RUN_DIR": str(self.state / f"run-{queues}"),
+                      "DLGRADE_BUNDLE_CACHE_DIR": str(self.state / "bundles"), "DLGRADE_CPU_SLOTS": str(slots)}
+        if not gpus:
+            worker_env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker grades on CPU, as on a host without a GPU
         worker_log = self.logs / f"worker-{queues}.log"
         before = worker_log.stat().st_size if worker_log.exists() else 0
         self.spawn(f"worker-{queues}", [sys.executable, "-m", "celery", "-A", "autograder.worker.app", "worker",
-                                        "-Q", queues, "--concurrency", "1", "--loglevel", "INFO"], worker_env)
+                                        "-Q", queues, "--concurrency", str(slots if not gpus else 1),
+                                        "--loglevel", "INFO"], worker_env)
         # Uploads wait for the worker, so that a queue wait is never the worker's own start-up.
         wait_for(lambda: " ready." in worker_log.read_text()[before:], 180, "the Celery worker")
 
@@ -214,10 +223,17 @@ def gate(stack: Stack, slugs: list[str], timeout_s: float) -> None:
     stack.save(accounts)
     for slug in slugs:
         aid = accounts["assignments"][slug]
+        early = wait_for(lambda aid=aid: gated(ta("GET", f"/assignments/{aid}"), early=True), timeout_s,
+                         f"the early gate of {slug}", poll_s=3)
+        if early.get("early_gate_passed"):
+            print(f"gate of {slug}: passed on {early['early_gate_queue']} after "
+                  f"{time.monotonic() - started[slug]:.0f} s; the gate goes on to queue {early.get('queue')}",
+                  flush=True)
         done = wait_for(lambda aid=aid: gated(ta("GET", f"/assignments/{aid}")), timeout_s, f"the gate of {slug}",
                         poll_s=3)
         print(f"gate of {slug}: {'passed' if done['gate_passed'] else 'FAILED'} after "
-              f"{time.monotonic() - started[slug]:.0f} s (queue for grading: {done.get('queue')})", flush=True)
+              f"{time.monotonic() - started[slug]:.0f} s (queue {done.get('queue')}, attempt "
+              f"{done.get('gate_attempt')}; graded there: {gate_candidates(done)})", flush=True)
         if not done["gate_passed"]:
             raise SystemExit(f"the gate of {slug} failed: see its page or {stack.logs}")
         deadline = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
@@ -225,7 +241,18 @@ def gate(stack: Stack, slugs: list[str], timeout_s: float) -> None:
         ta("POST", f"/assignments/{aid}/release")
 
 
-def gated(assignment: dict) -> dict | None:
+def gate_candidates(assignment: dict) -> str:
+    """What the last gate graded, as its report names them (the perf-only GPU gate: few)."""
+    report = assignment.get("gate_report") or {}
+    report = json.loads(report) if isinstance(report, str) else report
+    names = [entry.get("name", "?") for entry in report.get("entries") or []]
+    scope = "perf parts only, " if report.get("perf_only") else ""
+    return f"{scope}{len(names)} candidates in {report.get('duration_s', 0):.0f} s: {', '.join(names)}"
+
+
+def gated(assignment: dict, early: bool = False) -> dict | None:
+    if early and assignment.get("early_gate_passed") is not None:
+        return assignment
     return assignment if assignment.get("gate_passed") is not None else None
 
 
@@ -331,6 +358,8 @@ def main() -> int:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--queue", default="gpu", help="queue of the grading worker (cpu for a CPU dry run)")
     parser.add_argument("--gpus", default="0", help="DLGRADE_GPUS of the grading worker")
+    parser.add_argument("--cpu-slots", type=int, default=2, help="gradings at once on the CPU worker (early gates)")
+    parser.add_argument("--sandbox", default="process", help="DLGRADE_SANDBOX of both workers")
     parser.add_argument("--repeat", help="a target to regrade --times times")
     parser.add_argument("--times", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for one gate or grading")
@@ -342,20 +371,18 @@ def main() -> int:
     state = options.state.resolve()
     state.mkdir(parents=True, exist_ok=True)
     slugs = sorted({target.partition(":")[0] for target in options.targets})
-    if options.phase in ("gate", "all"):
-        stack = Stack(state, options)
-        try:
-            stack.start("cpu", "")
+    stack = Stack(state, options)
+    try:
+        stack.start()
+        stack.start_worker("cpu", "", options.cpu_slots)
+        if options.queue != "cpu":
+            stack.start_worker(options.queue, options.gpus)
+        if options.phase in ("gate", "all"):
             gate(stack, slugs, options.timeout)
-        finally:
-            stack.stop()
-    if options.phase in ("grade", "all"):
-        stack = Stack(state, options)
-        try:
-            stack.start(options.queue, options.gpus if options.queue != "cpu" else "")
+        if options.phase in ("grade", "all"):
             grade(stack, options.targets, options.repeat, options.times, options.timeout, options.out or state)
-        finally:
-            stack.stop()
+    finally:
+        stack.stop()
     return 0
 
 
