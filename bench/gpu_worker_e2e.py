@@ -125,8 +125,8 @@ class Stack:
                       "DLGRADE_WORKER_NAME": f"e2e-{queues}", "DLGRADE_QUEUES": queues, "DLGRADE_GPUS": gpus,
                       "DLGRADE_SANDBOX": self.options.sandbox, "DLGRADE_RUN_DIR": str(self.state / f"run-{queues}"),
                       "DLGRADE_BUNDLE_CACHE_DIR": str(self.state / "bundles"), "DLGRADE_CPU_SLOTS": str(slots)}
-        if not gpus:
-            worker_env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker grades on CPU, as on a host without a GPU
+        if not gpus and self.options.cpu_worker_hides_gpus:
+            worker_env["CUDA_VISIBLE_DEVICES"] = ""  # grade as on a host without a GPU
         worker_log = self.logs / f"worker-{queues}.log"
         before = worker_log.stat().st_size if worker_log.exists() else 0
         self.spawn(f"worker-{queues}", [sys.executable, "-m", "celery", "-A", "autograder.worker.app", "worker",
@@ -360,6 +360,8 @@ def main() -> int:
     parser.add_argument("--gpus", default="0", help="DLGRADE_GPUS of the grading worker")
     parser.add_argument("--cpu-slots", type=int, default=2, help="gradings at once on the CPU worker (early gates)")
     parser.add_argument("--sandbox", default="process", help="DLGRADE_SANDBOX of both workers")
+    parser.add_argument("--cpu-worker-hides-gpus", action="store_true",
+                        help="the CPU worker sees no GPU (Triton interprets), as on a CPU-only host")
     parser.add_argument("--repeat", help="a target to regrade --times times")
     parser.add_argument("--times", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for one gate or grading")
