@@ -131,6 +131,11 @@ def _run_lane(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRu
     remaining = list(nodeids)
     recorded = 0  # tests of this lane recorded so far (its progress count)
     while remaining:
+        with shared.lock:
+            if shared.deaths.stopped:  # the runaway rule, met in another lane: nothing more runs
+                for nodeid in remaining:
+                    shared.crashes.setdefault(nodeid, ("error", shared.deaths.not_run_message()))
+                return
         wall = min(run_timeout_s, trusted.expected_time(remaining) + 30, max(shared.budget_end - time.monotonic(), 1))
         started = time.monotonic()
         job, outcome, records = runner.run(RunRequest(module, "student", remaining, wall), on_progress=on_progress,
