@@ -5,7 +5,8 @@ memory.
 A GPU worker runs one grading per GPU, so a grading leasing g of the worker's G GPUs owns g/G
 of the host; a CPU worker's slot is one of `concurrency`. The engine setting `run_lanes`
 (autograder/config.py) overrides the core count; the memory bound always holds: lanes times
-the assignment's `resources.memory_mb` never exceeds the job's share of the host's memory.
+the assignment's `resources.memory_mb` never exceeds the job's share of the worker's memory
+(the worker setting `runs_memory_mb`, else the host's MemTotal).
 """
 
 from __future__ import annotations
@@ -41,5 +42,5 @@ def lanes_for_job(settings: Mapping[str, Any], leased_gpus: int, memory_mb: int)
         lanes = min(MAX_DERIVED_LANES, int(host_cores() * share))
     else:
         lanes = 1  # a CPU worker's slot is one core
-    within_memory = int(host_memory_mb() * share) // max(int(memory_mb), 1)
+    within_memory = int((settings.get("runs_memory_mb") or host_memory_mb()) * share) // max(int(memory_mb), 1)
     return max(1, min(lanes, within_memory))

@@ -97,6 +97,9 @@ def test_a_gpu_worker_grants_its_cores_per_gpu_capped_by_eight_and_by_memory(hos
     assert worker_lanes.lanes_for_job(eight_gpus, 2, 16384) == 8, "two GPUs leased: twice the share"
     host(16, 8)
     assert worker_lanes.lanes_for_job(one_gpu, 1, 16384) == 1, "never fewer than one run"
+    host(16, 31)  # a VM whose MemTotal grows as memory is used: the worker's runs_memory_mb says what it may use
+    assert worker_lanes.lanes_for_job(one_gpu, 1, 16384) == 1
+    assert worker_lanes.lanes_for_job({**one_gpu, "runs_memory_mb": 128 * 1024}, 1, 16384) == 8
 
 
 def test_a_cpu_worker_runs_one_lane_unless_configured_and_the_setting_still_meets_memory(host):
