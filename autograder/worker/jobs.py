@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from autograder import config
+from autograder.package import RESOURCE_FIELDS
 from autograder.worker.bundles import normalize_digest, sha256_file
 from autograder.worker.claimed import Claim, RetryLater, claimed, post_with_backoff, report_once, running
 from autograder.worker.context import WorkerContext
-from autograder.package import RESOURCE_FIELDS
 from autograder.worker.gpus import GpuLease
 from autograder.worker.lanes import lanes_for_job
 from autograder.worker.portal import PortalRefused, PortalUnavailable, with_backoff
@@ -224,6 +224,7 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
     toml = _assignment_toml(assignment_dir)
     _check_run_limit(toml, ctx.settings["max_run_timeout_s"])
     memory_mb = (toml.get("resources") or {}).get("memory_mb", RESOURCE_FIELDS["memory_mb"].default)
+    # a malformed memory_mb (the engine rejects the bundle with the reason) gets one lane
     lanes = lanes_for_job(ctx.settings, len(gpus), memory_mb if isinstance(memory_mb, int) else 1 << 30)
     with _visible_gpus(gpus):
         # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
