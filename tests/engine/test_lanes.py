@@ -5,6 +5,7 @@ pass, and progress that never goes back."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import threading
 import time
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from autograder import images
 from autograder.grading import grade
+from autograder.sandbox.docker import DockerSandbox
 from autograder.sandbox.process import ProcessSandbox
 
 pytestmark = pytest.mark.slow
@@ -43,13 +46,17 @@ def softmax(x, dim=-1):
 PERF_TEST = "hidden/test_hidden.py::test_rowsum_speed"
 
 
-class TimedSandbox(ProcessSandbox):
-    """The process sandbox, noting from outside which tests each run was given and when it ran."""
+class TimedSandbox:
+    """A backend (the process sandbox by default) noting from outside which tests each run was
+    given and when it ran."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, backend=None):
+        self.backend = backend or ProcessSandbox()
         self.spans: list[tuple[frozenset[str], float, float]] = []
         self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
 
     def run(self, job):
         config = next(mount.source for mount in job.mounts if mount.target == "/grader/config")
@@ -57,7 +64,7 @@ class TimedSandbox(ProcessSandbox):
         tests = frozenset(only.read_text().split())
         started = time.monotonic()
         try:
-            return super().run(job)
+            return self.backend.run(job)
         finally:
             with self.lock:
                 self.spans.append((tests, started, time.monotonic()))
@@ -123,3 +130,17 @@ def test_a_hang_in_one_lane_is_restarted_as_in_one_run_while_the_other_lane_pass
     add_runs = [span for span in sandbox.spans if any("test_add" in nodeid for nodeid in span[0])]
     assert len(softmax_runs) == 2 and len(add_runs) == 1, sandbox.spans
     assert _overlap(add_runs[0], softmax_runs[0]), "the add lane ran beside the hanging lane"
+
+
+@pytest.mark.docker
+def test_lanes_of_docker_containers_grade_as_one_process_run(tmp_path, example_package):
+    if shutil.which("docker") is None:
+        pytest.skip("SKIPPED LOUDLY: no docker CLI on this machine; run infra/scripts/ensure_docker.sh")
+    sandbox = TimedSandbox(DockerSandbox(image=images.build_image("cpu")))
+    two = _grade(tmp_path, example_package, CORRECT, 2, sandbox)
+    one = _grade(tmp_path, example_package, CORRECT, 1)
+    assert _verdicts(two) == _verdicts(one)
+    correctness = [span for span in sandbox.spans if PERF_TEST not in span[0]]
+    perf = [span for span in sandbox.spans if PERF_TEST in span[0]]
+    assert len(correctness) == 2 and _overlap(*correctness), sandbox.spans
+    assert len(perf) == 1 and not any(_overlap(perf[0], other) for other in correctness), sandbox.spans
