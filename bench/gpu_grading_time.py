@@ -90,8 +90,8 @@ def grade_in_lanes(options, assignment, lane_counts: list[int], out: Path) -> in
                    "durations": result["run"]["durations"], "restarts": result["run"]["restarts"], "runs": runs}
             rows.append(row)
             durations = row["durations"]
-            print(f"== lanes {lanes}: student run {durations['student_s']:.1f} s (trusted {durations['trusted_s']:.1f} s, "
-                  f"total {durations['total_s']:.1f} s), score {row['score']:.2f}/{row['max_score']:.2f}, "
+            print(f"== lanes {lanes}: student run {durations['student_s']:.1f} s "
+                  f"(trusted {durations['trusted_s']:.1f} s, total {durations['total_s']:.1f} s), score {row['score']:.2f}/{row['max_score']:.2f}, "
                   f"{row['restarts']} restarts, on {row['hardware']}")
             for run in runs:
                 print(f"   lane {run['lane']}: {run['tests']} tests, {run['start_s']:.1f} -> {run['end_s']:.1f} s, "

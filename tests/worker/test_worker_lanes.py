@@ -1,6 +1,6 @@
 """A GPU worker hands the engine a lane count (autograder/worker/lanes.py) sized from what it
-grants the job, the way it hands it the job's GPUs: a real worker owning two GPUs (by index; the stand-in needs none) and
-the stand-in engine, which reports the `run_lanes` it was called with."""
+grants the job, the way it hands it the job's GPUs: a real worker owning two GPUs (by index;
+the stand-in needs none) and the stand-in engine, which reports the `run_lanes` it got."""
 
 from __future__ import annotations
 
