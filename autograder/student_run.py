@@ -1,7 +1,9 @@
 """The student run and its policy: resumed past a test that hangs or kills the run (the
 tests of the troubled part go last), within a total budget and a restart count; perf tests
 whose measurements spread too widely are measured again; every test that could not finish
-gets a verdict in words a student can act on."""
+gets a verdict in words a student can act on. With several lanes (lanes.py) the tests that
+time nothing run in concurrent runs, each lane under that policy (restarts, time budget and
+the runaway rule counted over all of them), and the perf tests after them, alone."""
 
 from __future__ import annotations
 
