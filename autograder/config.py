@@ -21,6 +21,9 @@ SETTINGS = {
     "seed_secret": Setting("", "secret mixed into grading seeds (default: a random file in cache_dir)"),
     "max_restarts": Setting(8, "times a student run is resumed after it died or hung"),
     "perf_remeasure": Setting(2, "extra runs of a perf test whose spread was too wide"),
+    "run_lanes": Setting(0, "sandbox runs one grading may run at once (correctness tests in parallel lanes, perf "
+                            "tests after them alone); 0: 1, or on a GPU worker min(8, its cores per GPU) within "
+                            "its memory (autograder/worker/lanes.py)"),
     "hardware": Setting("", "hardware name perf specs match against (default: detected)"),
     "output_limit_mb": Setting(64, "cap on a run's records, MiB (the assignment may lower it)"),
     "gradescope_root": Setting("/autograder", "Gradescope's autograder folder (source, submission, results)"),

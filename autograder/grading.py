@@ -50,17 +50,20 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
           hardware: str | None = None, on_progress: ProgressCallback | None = None,
           only_parts: tuple[str, ...] | None = None, with_reference_solution: bool = False,
           gpus: tuple[int, ...] = (), on_records: Callable[[RunRecords, RunRecords], None] | None = None,
-          trusted_share: TrustedRunShare | None = None) -> GradeResult:
+          trusted_share: TrustedRunShare | None = None, run_lanes: int | None = None) -> GradeResult:
     """Grade `submission` (.ipynb, .py, or a package folder) against the assignment.
 
     `only_parts` restricts grading to those parts' tests (the gate's mutant runs);
     `with_reference_solution` makes the reference importable as `reference_solution` (mutants
     only: never for student work). `on_records(trusted, student)` sees both runs' records before
     their folders are removed (the gate's weak-check analysis). `trusted_share` is where the
-    workers of a deployment share trusted runs (trusted_run.py). Never raises for a bad submission; raises `GradingError`
-    only when grading itself failed.
+    workers of a deployment share trusted runs (trusted_run.py). `run_lanes`: sandbox runs the
+    student run may run at once (lanes.py; default: the `run_lanes` setting, 0 meaning 1); the
+    caller sizes it to the cores and memory it grants the grading (the worker: worker/lanes.py).
+    Never raises for a bad submission; raises `GradingError` only when grading itself failed.
     """
     started = time.monotonic()
+    run_lanes = max(1, int(config.get("run_lanes") if run_lanes is None else run_lanes))
     assignment = load_assignment(Path(assignment_dir))
     digest = bundle_digest(assignment)
     backend = make_sandbox(sandbox) if isinstance(sandbox, str) else sandbox
@@ -92,7 +95,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
         student_started = time.monotonic()
         module = module_under_test(submission, converted, work, assignment, with_reference_solution)
         student = student_run(runner, module, trusted, nodeids, on_progress,
-                              student_lines=converted.student_lines if converted else None)
+                              student_lines=converted.student_lines if converted else None, lanes=run_lanes)
         student_s = time.monotonic() - student_started
         feedback = _cell_feedback(converted, assignment, student.out_dirs)
         score(result, assignment, trusted.records, student, scan, nodeids, hardware, feedback)
@@ -104,6 +107,7 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str | Sandbox = "p
             on_records(trusted.records, student.records)
         result.run.update({
             "restarts": student.restarts,
+            "lanes": run_lanes,
             "student_runs": student.log,
             "trusted_cached": trusted.cached,
             "trusted_source": trusted.source,

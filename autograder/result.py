@@ -16,8 +16,9 @@ Schema (version 1):
                        hidden, perf}]; status pass | fail | error | timeout | not-measured;
                      `detail` is staff-only; `perf` holds figures of a perf test
     run              {bundle_digest, seed, sandbox, image, hardware, durations: {...},
-                      restarts, engine_version, student_runs: [{tests, wall_s, ended, events,
-                      stdout, stderr, stdout_truncated, stderr_truncated, cap_chars}]}
+                      restarts, lanes, engine_version, student_runs: [{tests, wall_s, ended,
+                      events, stdout, stderr, stdout_truncated, stderr_truncated, cap_chars,
+                      lane, start_s, end_s}]} (lanes: autograder/lanes.py)
                      (staff-only; autograder/run_log.py)
 What a student may see of it is the portal's decision (`web/grading.py`, the release policy).
 """

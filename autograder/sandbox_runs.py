@@ -67,17 +67,20 @@ class SandboxRunner:
         (self.config_dir / "run.json").write_text(json.dumps(setup.assignment.run_config()))
         self.python = getattr(setup.backend, "python", "python3")
         self.runs = 0
+        self.numbering = threading.Lock()  # the lanes of a student run (lanes.py) start runs from threads
         self.image: str | None = None  # the image the last run used (docker)
 
     def job(self, request: RunRequest) -> SandboxJob:
-        self.runs += 1
+        with self.numbering:
+            self.runs += 1
+            number = self.runs
         setup, module = self.setup, request.module
-        out = setup.work / f"out-{self.runs}"
+        out = setup.work / f"out-{number}"
         argv = [self.python, "-m", "autograder.harness.run", "--tests", "/grader/tests", "--module", module.target,
                 "--mode", request.mode, "--out", "/grader/out", "--seed", str(setup.seed),
                 "--config", "/grader/config/run.json"]
         if request.nodeids is not None:
-            only = self.config_dir / f"only-{self.runs}.txt"
+            only = self.config_dir / f"only-{number}.txt"
             only.write_text("\n".join(request.nodeids) + "\n")
             argv += ["--only", f"/grader/config/{only.name}"]
             # Only the files holding those tests are collected (and imported).
@@ -93,7 +96,7 @@ class SandboxRunner:
         if resources.triton_interpret_on_cpu and not setup.gpus:
             env["TRITON_INTERPRET"] = "1"
         if request.mode == "trusted" and setup.gpus:  # never a student's: compile_cache.py
-            cache = Mount(setup.work / f"compile-cache-{self.runs}", compile_cache.TARGET, writable=True)
+            cache = Mount(setup.work / f"compile-cache-{number}", compile_cache.TARGET, writable=True)
             compile_cache.checkout(cache.source, seen_at=setup.backend.seen_at(cache))
             mounts.append(cache)
             env["TRITON_CACHE_DIR"] = compile_cache.TARGET

@@ -1,17 +1,22 @@
 """The student run and its policy: resumed past a test that hangs or kills the run (the
 tests of the troubled part go last), within a total budget and a restart count; perf tests
 whose measurements spread too widely are measured again; every test that could not finish
-gets a verdict in words a student can act on."""
+gets a verdict in words a student can act on. With several lanes (lanes.py) the tests that
+time nothing run in concurrent runs, each lane under that policy (restarts, time budget and
+the runaway rule counted over all of them), and the perf tests after them, alone."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autograder import config, run_log
 from autograder.cells import write_cells
+from autograder.lanes import LaneProgress, perf_tests, split
 from autograder.notebook import MODULE_FILENAME, Converted
 from autograder.package import Assignment
 from autograder.records_io import RunRecords
@@ -70,60 +75,113 @@ def module_under_test(submission: Path, converted: Converted | None, work: Path,
 
 
 def student_run(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun, nodeids: list[str],
-                on_progress: ProgressCallback | None, *, student_lines: dict[int, str] | None = None) -> StudentRun:
-    """`student_lines` (module line -> cell) lets a repeated death name the cell it happened in."""
+                on_progress: ProgressCallback | None, *, student_lines: dict[int, str] | None = None,
+                lanes: int = 1) -> StudentRun:
+    """`student_lines` (module line -> cell) lets a repeated death name the cell it happened in.
+    With `lanes` above 1 the tests that time nothing run in up to that many concurrent runs and
+    the perf tests after them, alone (lanes.py); the result reads as one run's would."""
     run_timeout_s = runner.setup.assignment.resources.run_timeout_s
-    merged = RunRecords.at(runner.setup.work)
-    roots: dict[str, Path] = {}
-    crashes: dict[str, tuple[str, str]] = {}
-    remaining = list(nodeids)
-    restarts = 0
-    wall_total = 0.0
-    out_dirs: list[Path] = []
-    log: list[dict] = []
-    deaths = RepeatedDeath(cell_names(student_lines))
-    budget_end = time.monotonic() + run_timeout_s * 1.5 + 30
-    while remaining:
-        wall = min(run_timeout_s, trusted.expected_time(remaining) + 30, max(budget_end - time.monotonic(), 1))
-        job, outcome, records = runner.run(RunRequest(module, "student", remaining, wall), on_progress=on_progress,
-                                           progress_names=nodeids, done_before=len(merged.tests),
-                                           hang_limit_of=trusted.timeout_of, part_of=trusted.part_of)
-        wall_total += outcome.wall_s
-        out_dirs.append(job.output_dir)
-        log.append(run_log.entry(outcome, tests=len(remaining), ended=describe_end(outcome)))
-        merged.problems += records.problems
-        for nodeid in remaining:
-            if nodeid in records.tests:
-                merged.tests[nodeid] = records.tests[nodeid]
-                merged.order.append(nodeid)
-                roots[nodeid] = records.root
-        left = [nodeid for nodeid in remaining if nodeid not in records.tests]
-        if not left:
-            break
-        if ended_cleanly(outcome) and records.finished:
-            for nodeid in left:
-                crashes[nodeid] = ("error", "this test did not run; the run ended without it "
-                                            "(did your code call pytest.exit or remove tests?)")
-            break
-        culprit = records.current_test if records.current_test in left else left[0]
-        crashes[culprit] = crash_verdict(outcome, trusted.timeout_of(culprit))
-        if deaths.record(outcome, trusted.part_of(culprit)):  # runaway.py: not a third time
-            for nodeid in left:
-                crashes.setdefault(nodeid, ("error", deaths.not_run_message()))
-            break
-        # Tests of the part that just hung or crashed go last: the others get their turn first.
-        troubled = trusted.part_of(culprit)
-        remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
-                           key=lambda nodeid: trusted.part_of(nodeid) == troubled)
-        restarts += 1
-        if restarts > int(config.get("max_restarts")) or time.monotonic() > budget_end - 5:
-            for nodeid in remaining:
-                crashes[nodeid] = ("error", "not run: the grading run kept ending early "
-                                            f"({describe_end(outcome)}) and the retries ran out")
-            break
+    shared = _Shared(RunRecords.at(runner.setup.work), RepeatedDeath(cell_names(student_lines)),
+                     time.monotonic(), time.monotonic() + run_timeout_s * 1.5 + 30)
+    progress = LaneProgress(on_progress, len(nodeids))
+    timed = perf_tests(nodeids, trusted, runner.setup.assignment) if lanes > 1 else set()
+    parallel = split([nodeid for nodeid in nodeids if nodeid not in timed], lanes, trusted)
+    if len(parallel) > 1:
+        with ThreadPoolExecutor(max_workers=len(parallel), thread_name_prefix="dlgrade-lane") as pool:
+            running = [pool.submit(_run_lane, runner, module, trusted, tests, shared, progress.for_lane(lane), lane)
+                       for lane, tests in enumerate(parallel)]
+            for lane in running:
+                lane.result()
+    elif parallel:
+        _run_lane(runner, module, trusted, parallel[0], shared, progress.for_lane(0), 0)
+    if timed:  # after every lane has ended: nothing else of this grading runs while they are timed
+        _run_lane(runner, module, trusted, [nodeid for nodeid in nodeids if nodeid in timed], shared,
+                  progress.for_lane("perf"), "perf")
+    merged, roots = shared.merged, shared.roots
+    if lanes > 1:  # the lanes recorded in whatever order they ended; one run records in test order
+        position = {nodeid: index for index, nodeid in enumerate(nodeids)}
+        merged.order.sort(key=lambda nodeid: position.get(nodeid, len(position)))
+    runs = sorted(shared.runs, key=lambda run: run[0])  # in the order they started
+    out_dirs = [out_dir for _, out_dir, _ in runs]
     perf_runs: dict[str, int] = {}
     out_dirs += _remeasure_noisy_perf(runner, module, trusted, merged, roots, perf_runs)
-    return StudentRun(StudentRecords(merged, roots), crashes, restarts, wall_total, out_dirs, log, deaths, perf_runs)
+    return StudentRun(StudentRecords(merged, roots), shared.crashes, shared.restarts, shared.wall_total, out_dirs,
+                      [entry for _, _, entry in runs], shared.deaths, perf_runs)
+
+
+@dataclasses.dataclass
+class _Shared:
+    """What the lanes of one student run share; every change is made holding `lock`."""
+
+    merged: RunRecords
+    deaths: RepeatedDeath  # runaway.py: counted over every lane, as over one run
+    started: float  # time.monotonic() when the student run began
+    budget_end: float  # no run of the student run goes past this (time.monotonic())
+    roots: dict[str, Path] = dataclasses.field(default_factory=dict)
+    crashes: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    restarts: int = 0
+    wall_total: float = 0.0
+    runs: list[tuple[float, Path, dict]] = dataclasses.field(default_factory=list)  # (start, output, log entry)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+def _run_lane(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun, nodeids: list[str],
+              shared: _Shared, on_progress: ProgressCallback | None, lane: int | str) -> None:
+    """Run `nodeids` to the end: resumed past a test that hangs or kills the run, the tests of
+    the troubled part last, within the shared time budget, restart count and runaway rule."""
+    run_timeout_s = runner.setup.assignment.resources.run_timeout_s
+    remaining = list(nodeids)
+    recorded = 0  # tests of this lane recorded so far (its progress count)
+    while remaining:
+        with shared.lock:
+            if shared.deaths.stopped:  # the runaway rule, met in another lane: nothing more runs
+                for nodeid in remaining:
+                    shared.crashes.setdefault(nodeid, ("error", shared.deaths.not_run_message()))
+                return
+        wall = min(run_timeout_s, trusted.expected_time(remaining) + 30, max(shared.budget_end - time.monotonic(), 1))
+        started = time.monotonic()
+        job, outcome, records = runner.run(RunRequest(module, "student", remaining, wall), on_progress=on_progress,
+                                           progress_names=nodeids, done_before=recorded,
+                                           hang_limit_of=trusted.timeout_of, part_of=trusted.part_of)
+        ended = time.monotonic()
+        with shared.lock:
+            entry = run_log.entry(outcome, tests=len(remaining), ended=describe_end(outcome))
+            entry.update(lane=lane, start_s=round(started - shared.started, 3), end_s=round(ended - shared.started, 3))
+            shared.runs.append((started, job.output_dir, entry))
+            shared.wall_total += outcome.wall_s
+            merged = shared.merged
+            merged.problems += records.problems
+            for nodeid in remaining:
+                if nodeid in records.tests:
+                    merged.tests[nodeid] = records.tests[nodeid]
+                    merged.order.append(nodeid)
+                    shared.roots[nodeid] = records.root
+                    recorded += 1
+            left = [nodeid for nodeid in remaining if nodeid not in records.tests]
+            if not left:
+                return
+            if ended_cleanly(outcome) and records.finished:
+                for nodeid in left:
+                    shared.crashes[nodeid] = ("error", "this test did not run; the run ended without it "
+                                                      "(did your code call pytest.exit or remove tests?)")
+                return
+            culprit = records.current_test if records.current_test in left else left[0]
+            shared.crashes[culprit] = crash_verdict(outcome, trusted.timeout_of(culprit))
+            # runaway.py: not a third time, whichever lane the deaths happened in
+            if shared.deaths.stopped or shared.deaths.record(outcome, trusted.part_of(culprit)):
+                for nodeid in left:
+                    shared.crashes.setdefault(nodeid, ("error", shared.deaths.not_run_message()))
+                return
+            # Tests of the part that just hung or crashed go last: the others get their turn first.
+            troubled = trusted.part_of(culprit)
+            remaining = sorted((nodeid for nodeid in left if nodeid != culprit),
+                               key=lambda nodeid: trusted.part_of(nodeid) == troubled)
+            shared.restarts += 1
+            if shared.restarts > int(config.get("max_restarts")) or time.monotonic() > shared.budget_end - 5:
+                for nodeid in remaining:
+                    shared.crashes[nodeid] = ("error", "not run: the grading run kept ending early "
+                                                       f"({describe_end(outcome)}) and the retries ran out")
+                return
 
 
 def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun,

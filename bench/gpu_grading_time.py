@@ -11,6 +11,15 @@ a cold and a warm run can be compared. Run from the repository root on the GPU h
 `--fixed-matmul` grades a copy of the reference whose matmul launches the jitted kernel with
 one fixed configuration (the first of the autotuner's): a non-autotuned solution. Prints a
 table; writes the run's records and a summary JSON to OUT.
+
+`--lanes 1,8` grades through the engine instead (`autograder.grading.grade`, process sandbox,
+GPU 0 where nvidia-smi finds one), once per lane count, side by side: the student run's time
+with its correctness tests in that many concurrent sandbox runs, perf tests after them alone
+(autograder/lanes.py). The first grading pays the trusted run (cached under OUT for the
+others); every student run starts with a cold compile cache:
+
+    python3 bench/gpu_grading_time.py --out OUT --label lanes --cache /tmp/tc3 --fixed-matmul \
+        --lanes 1,8 triton_kernels
 """
 
 from __future__ import annotations
@@ -58,6 +67,40 @@ def compiled_kernels(cache: Path) -> collections.Counter:
     return collections.Counter(path.stem for path in cache.rglob("*.cubin"))
 
 
+def grade_in_lanes(options, assignment, lane_counts: list[int], out: Path) -> int:
+    """One engine grading per lane count of the reference (or its fixed-matmul copy), the
+    trusted run cached after the first; prints and writes the student run's time split."""
+    os.environ["DLGRADE_CACHE_DIR"] = str(out / "engine-cache")
+    from autograder.grading import grade
+
+    gpus = (0,) if shutil.which("nvidia-smi") else ()
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        scratch_dir.chmod(0o755)  # runs that drop to nobody read the submission here
+        module = fixed_matmul_copy(assignment.reference_dir, scratch_dir) if options.fixed_matmul \
+            else assignment.reference_dir
+        for lanes in lane_counts:
+            result = grade(assignment.root, module, sandbox="process", seed=options.seed, gpus=gpus,
+                           run_lanes=lanes).to_dict()
+            runs = [{key: run.get(key) for key in ("lane", "tests", "start_s", "end_s", "wall_s", "ended")}
+                    for run in result["run"]["student_runs"]]
+            row = {"lanes": lanes, "score": result["score"], "max_score": result["max_score"],
+                   "unmeasured_points": result.get("unmeasured_points"), "hardware": result["run"]["hardware"],
+                   "durations": result["run"]["durations"], "restarts": result["run"]["restarts"], "runs": runs}
+            rows.append(row)
+            durations = row["durations"]
+            print(f"== lanes {lanes}: student run {durations['student_s']:.1f} s "
+                  f"(trusted {durations['trusted_s']:.1f} s, total {durations['total_s']:.1f} s), score {row['score']:.2f}/{row['max_score']:.2f}, "
+                  f"{row['restarts']} restarts, on {row['hardware']}")
+            for run in runs:
+                print(f"   lane {run['lane']}: {run['tests']} tests, {run['start_s']:.1f} -> {run['end_s']:.1f} s, "
+                      f"{run['ended']}")
+    (out / "lanes.json").write_text(json.dumps({"label": options.label, "fixed_matmul": options.fixed_matmul,
+                                                "seed": options.seed, "gradings": rows}, indent=1))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -66,12 +109,15 @@ def main() -> int:
     parser.add_argument("--mode", default="trusted", choices=["trusted", "student"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fixed-matmul", action="store_true")
+    parser.add_argument("--lanes", help="comma-separated lane counts: grade through the engine once per count")
     parser.add_argument("slug")
     options = parser.parse_args()
     assignment = load_assignment(REPO / "assignments" / options.slug)
     out = options.out / options.label
     out.mkdir(parents=True, exist_ok=True)
     options.cache.mkdir(parents=True, exist_ok=True)
+    if options.lanes:
+        return grade_in_lanes(options, assignment, [int(count) for count in options.lanes.split(",")], out)
     before = compiled_kernels(options.cache)
     with tempfile.TemporaryDirectory() as scratch:
         module = assignment.reference_dir

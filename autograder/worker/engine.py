@@ -18,7 +18,7 @@ from autograder.grading import grade
 
 @dataclasses.dataclass(frozen=True)
 class Engine:
-    # grade(assignment_dir, upload, *, sandbox, seed, on_progress, gpus, trusted_share)
+    # grade(assignment_dir, upload, *, sandbox, seed, on_progress, gpus, trusted_share, run_lanes)
     #   -> result with to_dict()
     grade: Callable[..., Any]
     # run_gate(package_dir, *, out_dir, sandbox) -> report with passed, bundle_path, bundle_digest

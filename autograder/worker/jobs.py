@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from autograder import config
+from autograder.package import RESOURCE_FIELDS
 from autograder.worker.bundles import normalize_digest, sha256_file
 from autograder.worker.claimed import Claim, RetryLater, claimed, post_with_backoff, report_once, running
 from autograder.worker.context import WorkerContext
 from autograder.worker.gpus import GpuLease
+from autograder.worker.lanes import lanes_for_job
 from autograder.worker.portal import PortalRefused, PortalUnavailable, with_backoff
 from autograder.worker.queues import gpus_for_queue
 from autograder.worker.settings import prefixed
@@ -219,23 +221,33 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
         raise RuntimeError(f"upload of submission {sub['id']} hashes to {got[:12]}, portal "
                            f"says {sub['sha256'][:12]}: the portal's file store is corrupt")
     assignment_dir = ctx.bundles.assignment_dir(sub["assignment"]["bundle_digest"])
-    _check_run_limit(assignment_dir, ctx.settings["max_run_timeout_s"])
+    toml = _assignment_toml(assignment_dir)
+    _check_run_limit(toml, ctx.settings["max_run_timeout_s"])
+    memory_mb = (toml.get("resources") or {}).get("memory_mb", RESOURCE_FIELDS["memory_mb"].default)
+    # a malformed memory_mb (the engine rejects the bundle with the reason) gets one lane
+    lanes = lanes_for_job(ctx.settings, len(gpus), memory_mb if isinstance(memory_mb, int) else 1 << 30)
     with _visible_gpus(gpus):
         # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
         result = ctx.engine.grade(assignment_dir, upload, sandbox=config.get("sandbox"), seed=None,
-                                  on_progress=on_progress, gpus=gpus, trusted_share=ctx.trusted_runs)
+                                  on_progress=on_progress, gpus=gpus, trusted_share=ctx.trusted_runs,
+                                  run_lanes=lanes)
     return _as_dict(result)
 
 
-def _check_run_limit(assignment_dir: Path, max_run_timeout_s: int) -> None:
-    """The Celery time limits are derived from max_run_timeout_s; an assignment allowed to run
-    longer would be killed by Celery rather than by its own sandbox limit."""
+def _assignment_toml(assignment_dir: Path) -> dict:
+    """The bundle's assignment.toml, unvalidated; {} when unreadable (the engine reports a
+    broken bundle with a better message)."""
     import tomllib
 
     try:
-        toml = tomllib.loads((assignment_dir / "assignment.toml").read_text())
+        return tomllib.loads((assignment_dir / "assignment.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
-        return  # the engine reports a broken bundle with a better message
+        return {}
+
+
+def _check_run_limit(toml: dict, max_run_timeout_s: int) -> None:
+    """The Celery time limits are derived from max_run_timeout_s; an assignment allowed to run
+    longer would be killed by Celery rather than by its own sandbox limit."""
     run_timeout_s = (toml.get("resources") or {}).get("run_timeout_s", 0)
     if isinstance(run_timeout_s, (int, float)) and run_timeout_s > max_run_timeout_s:
         raise WorkerMisconfigured(

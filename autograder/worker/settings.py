@@ -52,6 +52,7 @@ DECLARED: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "queue_prefix": ("", str, "prefix of every queue name (must match the portal's QUEUE_PREFIX)"),
     "concurrency": (0, int, "jobs at once; 0: one per GPU, or cpu_slots on a CPU host"),
     "cpu_slots": (1, int, "jobs at once on a CPU-only worker when concurrency is 0"),
+    "runs_memory_mb": (0, int, "memory the sandbox runs of this worker's gradings may take together, MiB (bounds a grading's lanes, worker/lanes.py); 0: the host's MemTotal, too little on a VM whose memory grows as it is used"),
     "run_dir": ("/tmp/dlgrade-worker", str, "GPU lock files and per-job scratch folders"),
     "bundle_cache_dir": (str(Path.home() / ".cache" / "dlgrade" / "bundles"), str, "grader bundles cached by digest"),
     "max_run_timeout_s": (1800, int, "the longest resources.run_timeout_s an assignment may declare"),

@@ -46,7 +46,7 @@ def _burn(seconds: float) -> None:
 
 
 def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", seed=None,
-          on_progress=None, gpus: tuple[int, ...] = (), trusted_share=None):
+          on_progress=None, gpus: tuple[int, ...] = (), trusted_share=None, run_lanes: int = 1):
     spec = json.loads(Path(submission).read_text())
     sid = spec["sid"]
     started = time.monotonic()
@@ -72,7 +72,8 @@ def grade(assignment_dir: Path, submission: Path, *, sandbox: str = "process", s
     return _Result({
         "schema_version": 1, "status": "graded", "score": 1.0, "max_score": 1.0,
         "tests": [{"name": n, "score": 1.0 / 3, "max_score": 1.0 / 3} for n in tests],
-        "standin": {"grade_s": time.monotonic() - started, "sid": sid, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")},
+        "standin": {"grade_s": time.monotonic() - started, "sid": sid, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                   "run_lanes": run_lanes},
     })
 
 
