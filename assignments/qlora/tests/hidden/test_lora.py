@@ -1,7 +1,5 @@
 """LoRALinear: initialisation, forward, scaling, what trains, gradients, merge and dropout."""
 
-import math
-
 import pytest
 import torch
 
