@@ -109,6 +109,15 @@ def saved_tensor_bytes(run):
     return total[0], output
 
 
+def kaiming_figures(A):
+    """(max |A| over nn.Linear's bound 1/sqrt(in), std(A) over that uniform's std) for a factor
+    A of shape (r, in): both 1 for kaiming_uniform_(A, a=sqrt(5)); with 65536 values the std's
+    sampling error is 0.2%, and the largest of them lies within 0.1% of the bound."""
+    bound = 1 / math.sqrt(A.shape[1])
+    A = A.detach().float()
+    return A.abs().max().item() / bound, A.std().item() / (bound / math.sqrt(3))
+
+
 def linear_layer(in_features, out_features, rng, bias=True, dtype=torch.float32):
     """An nn.Linear with weights drawn from `rng` (N(0, 1/in), like a trained layer's)."""
     layer = nn.Linear(in_features, out_features, bias=bias, dtype=dtype)

@@ -37,3 +37,23 @@ def test_finetune_without_quantization(impl, rng, check):
     check.exact("layer_kinds", [sum(isinstance(m, impl.LoRALinear) for m in model.modules()),
                                 sum(isinstance(m, impl.QLoRALinear) for m in model.modules())],
                 hint="quantize=False wraps the layers in LoRALinear, not QLoRALinear")
+
+
+def test_batches_come_from_the_generator(impl, rng, check):
+    """finetune draws every batch as make_batch(batch_size, generator=generator): the tokens it
+    trained on are recorded here and compared with the trusted run's (a generator seeded apart
+    from the global one, which inject_lora's initialisations have moved on)."""
+    generator = torch.Generator().manual_seed(int(torch.randint(1, 2**31 - 1, (1,), generator=rng)))
+    drawn = []
+
+    def make_batch(batch_size, generator=None):
+        tokens, answer_mask = helpers.shift_batch(batch_size, generator)
+        drawn.append(tokens)
+        return tokens, answer_mask
+
+    losses = impl.finetune(impl.TinyCausalLM(impl.TinyLMConfig()), make_batch, steps=3, batch_size=5, lr=1e-2,
+                           generator=generator)
+    hint = ("draw each batch with make_batch(batch_size, generator=generator), so that the seed decides the data; "
+            "one batch per step")
+    check.exact("steps", len(losses))
+    check.exact("batches", torch.stack(drawn) if drawn else torch.zeros(0), hint=hint)

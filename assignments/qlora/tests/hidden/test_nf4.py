@@ -36,11 +36,11 @@ def test_quantize_shapes(impl, rng, check, shape):
                                        "block may be short")
 
 
-@pytest.mark.parametrize("blocksize", [16, 32, 128, 256, 4096])
+@pytest.mark.parametrize("blocksize", [1, 16, 32, 128, 256, 4096])
 def test_quantize_blocksizes(impl, rng, check, blocksize):
     w = helpers.away_from_midpoints(torch.randn(37, 61, generator=rng), blocksize)
     packed, absmax = impl.quantize_nf4(w, blocksize=blocksize)
-    check.exact("packed", packed, hint="use the blocksize argument for the blocks")
+    check.exact("packed", packed, hint="use the blocksize argument for the blocks (any blocksize from 1 up)")
     check.exact("absmax", absmax, hint="use the blocksize argument for the blocks")
 
 

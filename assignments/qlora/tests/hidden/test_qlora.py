@@ -41,6 +41,53 @@ def test_odd_shape_and_blocksize(impl, rng, check):
           hint="pass blocksize through to quantize_nf4 and dequantize_nf4")
 
 
+def test_rank_one(impl, rng, check):
+    base = helpers.linear_layer(48, 40, rng)
+    layer = impl.QLoRALinear(base, r=1, alpha=2)
+    helpers.set_adapter(layer, rng)
+    check("output", layer(torch.randn(6, 48, generator=rng)), rtol=RTOL, atol=ATOL,
+          hint="any rank r >= 1 is a valid LoRA rank")
+
+
+def test_A_is_kaiming_uniform(impl, rng, check):
+    layer = impl.QLoRALinear(helpers.linear_layer(1024, 64, rng, bias=False), r=64, alpha=64)
+    max_over_bound, std_over_uniform_std = helpers.kaiming_figures(layer.lora_A)
+    hint = "initialise lora_A as in LoRALinear: nn.init.kaiming_uniform_(lora_A, a=math.sqrt(5))"
+    check.bound("max_abs_over_bound", max_over_bound, lower=0.99, upper=1.000001, hint=hint)
+    check.bound("std_over_uniform_std", std_over_uniform_std, lower=0.98, upper=1.02, hint=hint)
+
+
+def test_input_dtype_differs_from_the_base(impl, rng, check):
+    """A float32 layer fed bf16: the weight is dequantized to the input's dtype, and the output
+    is in the input's dtype too (the adapters and the bias follow x)."""
+    base = helpers.linear_layer(128, 64, rng)
+    layer = impl.QLoRALinear(base, r=8, alpha=16)
+    helpers.set_adapter(layer, rng)
+    out = layer(torch.randn(4, 128, generator=rng).to(torch.bfloat16))
+    hint = "compute in the input's dtype: cast the bias, lora_A and lora_B to x.dtype"
+    check.exact("dtype", str(out.dtype), hint=hint)
+    check("output", out.float(), rtol=2e-2, atol=2e-2, hint=hint)
+
+
+def test_weight_larger_than_a_dequantization_chunk(impl, rng, check):
+    """8 388 605 weights (more than DEQUANT_CHUNK, twice over, plus one) at an odd blocksize:
+    dequantized_weight must return every value, however it splits the work. The weights are
+    code values times their block's scale, so that no code hangs on the last bit of the table."""
+    out_features, in_features, blocksize = 5, 1677721, 7
+    n = out_features * in_features
+    codes = torch.randint(0, 16, (n,), generator=rng)
+    codes[::blocksize] = 15  # the first value of every block is its absmax
+    scales = torch.rand(-(-n // blocksize), generator=rng) + 0.5
+    base = nn.Linear(in_features, out_features, bias=False)
+    with torch.no_grad():
+        base.weight.copy_((helpers.BNB_NF4_TABLE[codes] * scales.repeat_interleave(blocksize)[:n]).view_as(base.weight))
+    layer = impl.QLoRALinear(base, r=1, alpha=1, blocksize=blocksize)
+    flat = layer.dequantized_weight(torch.float32).reshape(-1)
+    hint = "dequantized_weight(dtype) returns the whole (out, in) weight, whatever its size and blocksize"
+    check("every_1009th_value", flat[::1009], rtol=1e-5, atol=1e-6, hint=hint)
+    check("last_values", flat[-100:], rtol=1e-5, atol=1e-6, hint=hint)
+
+
 def test_original_weight_not_kept(impl, rng, check):
     base = helpers.linear_layer(64, 48, rng, bias=False)
     layer = impl.QLoRALinear(base, r=4, alpha=8)
