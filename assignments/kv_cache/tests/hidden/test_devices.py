@@ -18,7 +18,7 @@ def _cuda_or_skip() -> str:
     return "cuda"
 
 
-def _appended_cache(impl, rng, device, lengths=(6, 11)):
+def _appended_cache(impl, rng, device, lengths):
     """A PagedKVCache on `device` holding sequences 0, 1, ... of the given lengths."""
     cache = impl.PagedKVCache(8, 4, 2, 8, torch.float32, device=device)
     for seq_id, n in enumerate(lengths):
