@@ -85,6 +85,18 @@ def test_int_linear_per_channel_no_bias(impl, rng, check):
     check.bound("max_difference_to_fake_quant", float((y_int - y_fake).abs().max()), upper=1e-4)
 
 
+def test_int_linear_signed_input(impl, rng, check):
+    # a_signed=True: input codes lie in [-qn, qp]; inputs of both signs clip at both ends.
+    layer = trained_layer(impl, rng, 20, 6, w_bits=4, a_bits=4, a_signed=True)
+    x = torch.randn(9, 20, generator=rng) * 6.0
+    with torch.no_grad():
+        y_fake = layer(x)
+    y_int = impl.int_linear(layer, x)
+    hint = "a signed input quantizer: codes of x = round(clip(x / s_x, -qn, qp)), negative codes included"
+    check("int_output", y_int, rtol=1e-5, atol=1e-5, hint=hint)
+    check.bound("max_difference_to_fake_quant", float((y_int - y_fake).abs().max()), upper=1e-4, hint=hint)
+
+
 def test_int_linear_batched_3d(impl, rng, check):
     layer = trained_layer(impl, rng, 12, 4, w_bits=4, a_bits=4)
     x = torch.rand(2, 3, 12, generator=rng)

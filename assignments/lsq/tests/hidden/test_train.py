@@ -98,6 +98,14 @@ def test_epochs_and_batch_size_honoured(impl, seed, check):
     check_trained_model(check, model, accuracy, 3, 3)
 
 
+def test_last_batch_of_one_image(impl, seed, check):
+    # 1437 = 2 * 718 + 1: every epoch ends with a mini-batch of a single image.
+    _, _, batch_sizes, lrs = watched_run(impl, epochs=2, batch_size=718, lr=0.05, seed=seed, **SMALL)
+    hint = "every epoch trains on all 1437 images: the last mini-batch is shorter, down to a single image"
+    check.exact("training_batch_sizes", batch_sizes, hint=hint)
+    check.exact("optimizer_steps", len(lrs), hint=hint)
+
+
 def test_lr_schedule_honoured(impl, seed, check):
     _, _, _, lrs = watched_run(impl, epochs=1, batch_size=256, lr=0.37, seed=seed, **SMALL)
     check("lr_at_each_step", lrs, rtol=1e-9, atol=1e-12,
