@@ -10,7 +10,7 @@ from .. import charts, counting, grading, queries, results, services, store
 from ..db import db, reads_only, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
-from .common import submission_for
+from .common import submission_for, submission_status_for
 
 bp = Blueprint("submissions", __name__)
 
@@ -65,8 +65,8 @@ def status(submission_id: int):
     """The status as JSON with an ETag; a poll that sends the last one back while nothing changed
     gets an empty 304. `no-cache` (not the portal's usual `no-store`) lets the browser keep the
     last answer to revalidate, private to this user."""
-    sub, staff = submission_for(submission_id)
-    response = jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+    sub, staff, position = submission_status_for(submission_id)
+    response = jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
                                               offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"]))
     response.headers["Cache-Control"] = "private, no-cache"
     response.add_etag()
