@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -299,8 +300,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20, help="seed of the arrival times")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default: run_portal.sh's)")
-    parser.add_argument("--threads", type=int, default=None, help="threads per gunicorn worker (default: run_portal.sh's)")
+    from web.config import Settings
+
+    portal_default = {f.name: f.default for f in dataclasses.fields(Settings)}
+    parser.add_argument("--workers", type=int, default=portal_default["PORTAL_WORKERS"], help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=portal_default["PORTAL_THREADS"], help="threads per gunicorn worker")
     parser.add_argument("--worker-slots", type=int, default=4, help="fake grading slots taking jobs from the queue")
     parser.add_argument("--grade-s", type=float, default=2.0, help="seconds one fake grading takes")
     args = parser.parse_args()
@@ -322,10 +326,9 @@ def main() -> int:
     setup = prepare(env, args.clients)
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
-        [str(REPO / "infra/scripts/run_portal.sh"), "--access-logfile", "/dev/null"],
-        env={**os.environ, **env, "PORTAL_BIND": f"127.0.0.1:{args.port}",
-             **({"PORTAL_WORKERS": str(args.workers)} if args.workers else {}),
-             **({"PORTAL_THREADS": str(args.threads)} if args.threads else {})},
+        [str(REPO / "infra/scripts/run_portal.sh")],
+        env={**os.environ, **env, "DLGRADE_PORTAL_BIND": f"127.0.0.1:{args.port}", "DLGRADE_PORTAL_ACCESS_LOG": "/dev/null",
+             "DLGRADE_PORTAL_WORKERS": str(args.workers), "DLGRADE_PORTAL_THREADS": str(args.threads)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     stop = threading.Event()
     samples, errors = Samples(), Counter()
@@ -368,11 +371,10 @@ def main() -> int:
 
     student_kinds = ("upload", "page", "poll")
     every = [v * 1000 for kind in student_kinds for v in samples.latency.get(kind, [])]
-    served = f"{args.workers or 'default'} workers x {args.threads or 'default'} threads"
     arrival = (f"arriving uniformly over {args.window_s:.0f} s (seed {args.seed})" if args.arrival == "window"
                else "all at the same instant")
     print(f"portal load: {args.clients} students x {args.uploads} uploads {arrival}, {args.flow} flow, {args.database}, "
-          f"gunicorn {served}, fake worker {args.worker_slots} slots x {args.grade_s:.0f} s, {os.cpu_count()} cores, "
+          f"gunicorn {args.workers} workers x {args.threads} threads, fake worker {args.worker_slots} slots x {args.grade_s:.0f} s, {os.cpu_count()} cores, "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (1 min)")
     for kind in (*student_kinds, "worker read", "worker progress", "worker result"):
         print(samples.report(kind))

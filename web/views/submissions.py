@@ -23,9 +23,9 @@ STATUS_POLL_FIRST_MS, STATUS_POLL_GROWTH, STATUS_POLL_MAX_MS = 1500, 1.3, 10_000
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def show(submission_id: int):
-    sub, staff = submission_for(submission_id)
+    sub, staff, position = submission_status_for(submission_id)
     result = queries.result_for_viewer(sub, staff, utcnow())
-    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
                                     offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
