@@ -177,11 +177,11 @@ def queue_position(session: Session, sub: Submission) -> int | None:
     return session.scalar(sa.select(queue_position_column()).where(Submission.id == sub.id))
 
 
-_NOT_LOADED = object()
+NOT_SELECTED = object()  # status_payload's `position` when the caller did not select it
 
 
 def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime, offline_after_s: int,
-                   position: int | None | object = _NOT_LOADED) -> dict:
+                   position: int | None | object = NOT_SELECTED) -> dict:
     """What the status poll returns. `waiting_for` says which kind of worker an active job waits
     for while no worker of its queue is online (then it is not running, whatever `state` says).
     `position`: the queue position when the caller selected it with the submission."""
@@ -190,7 +190,7 @@ def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.da
         "state": sub.state,
         "attempt": sub.attempt,
         "submitted_at": sub.submitted_at.isoformat(),
-        "queue_position": queue_position(session, sub) if position is _NOT_LOADED else position,
+        "queue_position": queue_position(session, sub) if position is NOT_SELECTED else position,
         "progress": {"done": sub.progress_done, "total": sub.progress_total,
                      "part": part_title(sub.assignment, sub.progress_part)},
         "message": sub.message,

@@ -59,8 +59,8 @@ def assignment_json(a: Assignment, role: str) -> dict:
     return data
 
 
-def submission_json(sub: Submission, staff: bool, **position) -> dict:
-    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(), **position,
+def submission_json(sub: Submission, staff: bool, *, position: int | None | object = grading.NOT_SELECTED) -> dict:
+    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
                                   offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     data.update(assignment_id=sub.assignment_id, filename=sub.filename, sha256=sub.sha256,
                 override_score=sub.override_score, override_comment=sub.override_comment)
