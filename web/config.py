@@ -57,7 +57,7 @@ class Settings:
     SERVER_TIMING: bool = _setting(False, "Add a Server-Timing header (time in Flask, in SQL, statements) to every "
                                           "response (web/timing.py; the load bench reads it).")
     PORTAL_BIND: str = _setting("127.0.0.1:8000", "Address gunicorn listens on (web/gunicorn_conf.py).")
-    PORTAL_WORKERS: int = _setting(2, "gunicorn worker processes; 2 x 8 threads measured best on 2 cores (bench/README.md).")
+    PORTAL_WORKERS: int = _setting(2, "gunicorn worker processes (2 x 8 threads on 2 cores: figures in bench/README.md).")
     PORTAL_THREADS: int = _setting(8, "Threads per gunicorn worker (gthread): requests one process serves at once.")
     PORTAL_TIMEOUT_S: int = _setting(60, "gunicorn kills a worker silent this long (a request stuck in it).")
     PORTAL_KEEPALIVE_S: int = _setting(30, "How long gunicorn keeps an idle client connection open for its next request.")

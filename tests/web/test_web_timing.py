@@ -66,3 +66,16 @@ def test_queue_position_from_the_polls_one_query(client_for, make_student, make_
         assert client.get(f"/submissions/{sub.id}/status.json").json["queue_position"] == expected[sub]
         assert client.get(f"/api/submissions/{sub.id}").json["queue_position"] == expected[sub]
     assert client_for(students[3]).get(f"/submissions/{running.id}/status.json").json["queue_position"] is None
+
+
+def test_the_page_gives_status_js_its_poll_schedule(client_for, make_student, make_assignment, make_submission):
+    """status.js has no schedule of its own (a missing attribute would make it poll without pause):
+    the page carries the one in web/views/submissions.py, which the load bench also follows."""
+    from web.views.submissions import STATUS_POLL_FIRST_MS, STATUS_POLL_GROWTH, STATUS_POLL_MAX_MS
+
+    student = make_student()
+    page = client_for(student).get(f"/submissions/{make_submission(student, make_assignment()).id}").text
+    schedule = dict(re.findall(r'data-poll-([a-z-]+)="([^"]*)"', page))
+    assert schedule == {"first-ms": str(STATUS_POLL_FIRST_MS), "growth": str(STATUS_POLL_GROWTH),
+                        "max-ms": str(STATUS_POLL_MAX_MS)}
+    assert all(float(value) > 0 for value in schedule.values())
