@@ -18,4 +18,5 @@ COPY infra/scripts/worker_entry.sh /usr/local/bin/dlgrade-worker
 # torch is not needed here: with the Docker sandbox, tests run inside the grader image.
 RUN pip install '.[all]' gunicorn
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "web:create_app()"]
+ENV DLGRADE_PORTAL_BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "python:web.gunicorn_conf", "web:create_app()"]

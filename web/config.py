@@ -56,6 +56,14 @@ class Settings:
                                                "its jobs are re-run and its queue shows as unserved.")
     SERVER_TIMING: bool = _setting(False, "Add a Server-Timing header (time in Flask, in SQL, statements) to every "
                                           "response (web/timing.py; the load bench reads it).")
+    PORTAL_BIND: str = _setting("127.0.0.1:8000", "Address gunicorn listens on (web/gunicorn_conf.py).")
+    PORTAL_WORKERS: int = _setting(2, "gunicorn worker processes (2 x 8 threads on 2 cores: figures in bench/README.md).")
+    PORTAL_THREADS: int = _setting(8, "Threads per gunicorn worker (gthread): requests one process serves at once.")
+    PORTAL_TIMEOUT_S: int = _setting(60, "gunicorn kills a worker silent this long (a request stuck in it).")
+    PORTAL_KEEPALIVE_S: int = _setting(30, "How long gunicorn keeps an idle client connection open for its next request.")
+    PORTAL_FORWARDED_ALLOW_IPS: str = _setting("127.0.0.1", "Proxies whose X-Forwarded-Proto gunicorn believes "
+                                                             "(TRUSTED_PROXIES covers the client address).")
+    PORTAL_ACCESS_LOG: str = _setting("-", "gunicorn access log file ('-' is stdout; '/dev/null' for none).")
     TESTING: bool = _setting(False, "Flask testing mode.")
 
     @classmethod

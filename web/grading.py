@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from . import counting, operations
 from .models import ACTIVE_STATES, Assignment, Course, Submission
@@ -158,29 +158,39 @@ def late_days_left(course: Course, lines: list[GradeLine]) -> int:
 # --- queue ----------------------------------------------------------------------------------
 
 
+def queue_position_column() -> sa.ColumnElement:
+    """The selected submission's place in its queue (None unless it is queued), as a column to
+    select next to it: queued submissions of the same queue ahead of it, plus one."""
+    ahead = aliased(Submission)
+    count = sa.select(sa.func.count()).select_from(ahead).where(
+        ahead.state == "queued", ahead.queue == Submission.queue,
+        sa.or_(ahead.queued_at < Submission.queued_at,
+               sa.and_(ahead.queued_at == Submission.queued_at, ahead.id < Submission.id)),
+    ).correlate(Submission).scalar_subquery()
+    return sa.case((sa.and_(Submission.state == "queued", Submission.queued_at.is_not(None)), count + 1),
+                   else_=sa.null())
+
+
 def queue_position(session: Session, sub: Submission) -> int | None:
     if sub.state != "queued" or sub.queued_at is None:
         return None
-    ahead = session.scalar(
-        sa.select(sa.func.count()).select_from(Submission).where(
-            Submission.state == "queued",
-            Submission.queue == sub.queue,
-            sa.or_(Submission.queued_at < sub.queued_at,
-                   sa.and_(Submission.queued_at == sub.queued_at, Submission.id < sub.id)),
-        )
-    )
-    return int(ahead or 0) + 1
+    return session.scalar(sa.select(queue_position_column()).where(Submission.id == sub.id))
 
 
-def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime, offline_after_s: int) -> dict:
+NOT_SELECTED = object()  # status_payload's `position` when the caller did not select it
+
+
+def status_payload(session: Session, sub: Submission, *, staff: bool, now: dt.datetime, offline_after_s: int,
+                   position: int | None | object = NOT_SELECTED) -> dict:
     """What the status poll returns. `waiting_for` says which kind of worker an active job waits
-    for while no worker of its queue is online (then it is not running, whatever `state` says)."""
+    for while no worker of its queue is online (then it is not running, whatever `state` says).
+    `position`: the queue position when the caller selected it with the submission."""
     payload = {
         "id": sub.id,
         "state": sub.state,
         "attempt": sub.attempt,
         "submitted_at": sub.submitted_at.isoformat(),
-        "queue_position": queue_position(session, sub),
+        "queue_position": queue_position(session, sub) if position is NOT_SELECTED else position,
         "progress": {"done": sub.progress_done, "total": sub.progress_total,
                      "part": part_title(sub.assignment, sub.progress_part)},
         "message": sub.message,

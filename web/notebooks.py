@@ -10,6 +10,7 @@ import ast
 import json
 
 import nbformat
+from nbformat.reader import NotJSONError
 
 
 class UploadRejected(ValueError):
@@ -38,15 +39,14 @@ def validate_upload(*, filename: str, data: bytes, slug: str, solution_ids: list
     if not lower.endswith(".ipynb"):
         raise UploadRejected("Upload a Jupyter notebook (.ipynb) or a Python module (.py).")
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        notebook = _parse(text)
+    except NotJSONError as exc:
+        position = exc.__cause__ if isinstance(exc.__cause__, json.JSONDecodeError) else None
+        where = f" (line {position.lineno}, column {position.colno})" if position else ""
         raise UploadRejected(
-            f"The notebook is not valid JSON (line {exc.lineno}, column {exc.colno}); it may have been "
+            f"The notebook is not valid JSON{where}; it may have been "
             "truncated. Re-download it from Jupyter (File > Download) and upload again."
         ) from None
-    try:
-        notebook = nbformat.reads(text, as_version=4)
-        nbformat.validate(notebook)
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UploadRejected(f"The file is JSON but not a valid notebook ({first_line[:200]}).") from None
@@ -66,3 +66,11 @@ def validate_upload(*, filename: str, data: bytes, slug: str, solution_ids: list
                 f"Notebook cell '{grade_id}' was deleted or its metadata was lost; restore it from the "
                 "released notebook and copy your solution back into it."
             )
+
+
+def _parse(text: str) -> nbformat.NotebookNode:
+    """Parse and validate once: `nbformat.reads` would validate (and log) on its own, and a
+    `json.loads` first would parse twice."""
+    notebook = nbformat.convert(nbformat.reader.reads(text), 4)
+    nbformat.validate(notebook)
+    return notebook

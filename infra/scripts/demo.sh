@@ -31,7 +31,7 @@ export FLASK_APP=web
 "$BIN/flask" --app web db-upgrade >/dev/null
 "$BIN/flask" --app web create-demo | tee "$STATE/create-demo.txt"
 TOKEN=$(sed -n 's/^worker token: //p' "$STATE/create-demo.txt")
-PORTAL_BIND="127.0.0.1:$PORT" PORTAL_ACCESS_LOG="$STATE/portal-access.log" \
+DLGRADE_PORTAL_BIND="127.0.0.1:$PORT" DLGRADE_PORTAL_ACCESS_LOG="$STATE/portal-access.log" \
   setsid bash infra/scripts/run_portal.sh >"$STATE/portal.log" 2>&1 &
 echo $! > "$STATE/portal.pid"
 DLGRADE_PORTAL_URL="http://127.0.0.1:$PORT" DLGRADE_WORKER_TOKEN="$TOKEN" DLGRADE_CPU_SLOTS=2 \

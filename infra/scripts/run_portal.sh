@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the dlgrade portal under gunicorn: migrations first (once), then the workers.
-# Settings come from the environment (DLGRADE_*, DATABASE_URL); see `flask --app web settings`.
+# Settings come from the environment (DLGRADE_*, DATABASE_URL), gunicorn's too
+# (DLGRADE_PORTAL_BIND, _WORKERS, _THREADS, ...: web/gunicorn_conf.py); see `flask --app web settings`.
 #   infra/scripts/run_portal.sh                 # 127.0.0.1:8000, 2 workers x 8 threads
-#   PORTAL_BIND=0.0.0.0:8000 PORTAL_WORKERS=4 infra/scripts/run_portal.sh
+#   DLGRADE_PORTAL_BIND=0.0.0.0:8000 DLGRADE_PORTAL_WORKERS=4 infra/scripts/run_portal.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV_BIN="${VENV_BIN:-$(pwd)/.venv/bin}"
@@ -13,12 +14,4 @@ export DLGRADE_RATE_LIMIT_STORAGE="${DLGRADE_RATE_LIMIT_STORAGE:-redis://127.0.0
 "$VENV_BIN/flask" --app web db-upgrade
 export DLGRADE_AUTO_MIGRATE=0   # done above; workers must not race on it
 
-exec "$VENV_BIN/gunicorn" "web:create_app()" \
-  --bind "${PORTAL_BIND:-127.0.0.1:8000}" \
-  --workers "${PORTAL_WORKERS:-2}" \
-  --worker-class gthread --threads "${PORTAL_THREADS:-8}" \
-  --timeout "${PORTAL_TIMEOUT_S:-60}" --graceful-timeout 20 --keep-alive "${PORTAL_KEEPALIVE_S:-30}" \
-  --max-requests 5000 --max-requests-jitter 500 \
-  --forwarded-allow-ips "${PORTAL_FORWARDED_ALLOW_IPS:-127.0.0.1}" \
-  --access-logfile "${PORTAL_ACCESS_LOG:--}" \
-  "$@"
+exec "$VENV_BIN/gunicorn" -c python:web.gunicorn_conf "web:create_app()" "$@"

@@ -4,7 +4,10 @@
   var box = document.getElementById("status");
   if (!box || box.dataset.final === "true") { return; }
   var url = box.dataset.statusUrl;
-  var delay = 1500;
+  // the schedule is the page's (web/views/submissions.py STATUS_POLL_*)
+  var delay = Number(box.dataset.pollFirstMs);
+  var growth = Number(box.dataset.pollGrowth);
+  var maxDelay = Number(box.dataset.pollMaxMs);
   function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
@@ -24,7 +27,7 @@
         }
         text("status-message", s.message || "");
         if (s.final) { window.location.reload(); return; }
-        delay = Math.min(delay * 1.3, 10000);
+        delay = Math.min(delay * growth, maxDelay);
         window.setTimeout(poll, delay);
       })
       .catch(function () { delay = Math.min(delay * 2, 30000); window.setTimeout(poll, delay); });

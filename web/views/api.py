@@ -16,7 +16,8 @@ from ..models import STAFF_ROLES, Assignment, Submission
 from ..roster import RosterError, import_roster
 from ..security import hash_password, issue_token, login_required
 from ..tasks import client as task_client
-from .common import assignment_for, course_for, parse_when, submission_for, submit_from_request
+from .common import (assignment_for, course_for, parse_when, submission_for, submission_status_for,
+                     submit_from_request)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 SPEC: list[dict] = []
@@ -58,8 +59,8 @@ def assignment_json(a: Assignment, role: str) -> dict:
     return data
 
 
-def submission_json(sub: Submission, staff: bool) -> dict:
-    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+def submission_json(sub: Submission, staff: bool, *, position: int | None | object = grading.NOT_SELECTED) -> dict:
+    data = grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
                                   offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     data.update(assignment_id=sub.assignment_id, filename=sub.filename, sha256=sub.sha256,
                 override_score=sub.override_score, override_comment=sub.override_comment)
@@ -214,8 +215,8 @@ def create_submission(assignment_id: int):
 @route("/submissions/<int:submission_id>", "GET", "Status: state, queue position, progress, score")
 @reads_only
 def submission(submission_id: int):
-    sub, staff = submission_for(submission_id)
-    return jsonify(submission_json(sub, staff))
+    sub, staff, position = submission_status_for(submission_id)
+    return jsonify(submission_json(sub, staff, position=position))
 
 
 @route("/submissions/<int:submission_id>/result", "GET", "The result under the release policy (full for staff)")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, g, request
 from sqlalchemy.orm import contains_eager
 
-from .. import services, store
+from .. import grading, services, store
 from ..db import db
 from ..models import STAFF_ROLES, Assignment, Course, Submission
 from ..security import role_column
@@ -44,17 +44,29 @@ def assignment_for(assignment_id: int, *roles: str) -> tuple[Assignment, str]:
 
 def submission_for(submission_id: int, *, staff_only: bool = False) -> tuple[Submission, bool]:
     """The owner or the course's staff; anyone else gets 404. Returns (submission, is_staff)."""
-    sub, role = _with_role(sa.select(Submission).join(Submission.assignment)
-                           .options(contains_eager(Submission.assignment)).where(Submission.id == submission_id),
-                           Assignment.course_id)
-    if sub is None:
+    sub, staff, _ = _owned_submission(submission_id, staff_only)
+    return sub, staff
+
+
+def submission_status_for(submission_id: int) -> tuple[Submission, bool, int | None]:
+    """As `submission_for`, with the submission's queue position from the same query (a poll's
+    whole read of the submission is one round trip)."""
+    return _owned_submission(submission_id, False, grading.queue_position_column())
+
+
+def _owned_submission(submission_id: int, staff_only: bool, *columns) -> tuple[Submission, bool, object]:
+    query = (sa.select(Submission).join(Submission.assignment).options(contains_eager(Submission.assignment))
+             .where(Submission.id == submission_id).add_columns(*columns))
+    row = db.session.execute(query.add_columns(role_column(g.get("user"), Assignment.course_id))).first()
+    if row is None:
         abort(404)
+    sub, role = row[0], row[-1]
     staff = role in STAFF_ROLES
     if not staff and (role is None or sub.user_id != g.user.id):
         abort(404)
     if staff_only and not staff:
         abort(403)
-    return sub, staff
+    return sub, staff, row[1] if columns else None
 
 
 def parse_when(value: str | None) -> dt.datetime | None:

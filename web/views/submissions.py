@@ -10,23 +10,30 @@ from .. import charts, counting, grading, queries, results, services, store
 from ..db import db, reads_only, utcnow
 from ..security import login_required
 from ..tasks import client as task_client
-from .common import submission_for
+from .common import submission_for, submission_status_for
 
 bp = Blueprint("submissions", __name__)
+
+# How the submission page polls its status: web/static/status.js reads these from the page, and
+# bench/bench_portal_load.py polls the same way. First after 1.5 s, each wait 1.3 times the
+# last, at most 10 s: quick news while a short grading runs, few requests while a long one does.
+STATUS_POLL_FIRST_MS, STATUS_POLL_GROWTH, STATUS_POLL_MAX_MS = 1500, 1.3, 10_000
 
 
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def show(submission_id: int):
-    sub, staff = submission_for(submission_id)
+    sub, staff, position = submission_status_for(submission_id)
     result = queries.result_for_viewer(sub, staff, utcnow())
-    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
+    status = grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
                                     offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"])
     perf = grading.perf_entries(result)
     return render_template("submission.html", sub=sub, staff=staff, result=result, status=status,
                            perf=perf, perf_svg=charts.perf_chart(perf), sections=results.sections(result), user=g.user,
                            assignment=sub.assignment,
-                           counting_line=_counting_line(sub))
+                           counting_line=_counting_line(sub),
+                           poll={"first_ms": STATUS_POLL_FIRST_MS, "growth": STATUS_POLL_GROWTH,
+                                 "max_ms": STATUS_POLL_MAX_MS})
 
 
 def _counting_line(sub) -> grading.GradeLine:
@@ -55,9 +62,15 @@ def mark_final(submission_id: int):
 @reads_only
 @login_required
 def status(submission_id: int):
-    sub, staff = submission_for(submission_id)
-    return jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(),
-                                          offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"]))
+    """The status as JSON with an ETag; a poll that sends the last one back while nothing changed
+    gets an empty 304. `no-cache` (not the portal's usual `no-store`) lets the browser keep the
+    last answer to revalidate, private to this user."""
+    sub, staff, position = submission_status_for(submission_id)
+    response = jsonify(grading.status_payload(db.session, sub, staff=staff, now=utcnow(), position=position,
+                                              offline_after_s=current_app.config["WORKER_OFFLINE_AFTER_S"]))
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/submissions/<int:submission_id>/download")
