@@ -9,6 +9,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "tests" / "example_assignment"
 
+# `make test` runs the suite on both cores (`-n 2 --dist loadgroup`). Every other shared resource
+# is per test (a Redis server, a PostgreSQL schema, a port, a temporary folder), but not the Docker
+# daemon: a test that starts sandbox containers, or checks that none outlived its grading
+# (`docker ps --filter label=...`, the red team's `healthy_worker`), would see the other worker's.
+# Those tests run on one worker, one after another.
+DOCKER_DAEMON_GROUP = pytest.mark.xdist_group("docker-daemon")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("docker") or "healthy_worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(DOCKER_DAEMON_GROUP)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory, request):
