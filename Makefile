@@ -39,16 +39,19 @@ gpu-image: venv
 	bash infra/scripts/ensure_docker.sh
 	$(PY) -m autograder.images build gpu
 
-# The assignment packages (gates, first parts, zero submissions) and the mutation report's tests
-# are graded two tests at a time:
-# each grading is mostly one process, so one core idles otherwise. The rest runs alone, since it
-# kills workers, cleans leftover cgroups and times things.
+# Both blocks run two tests at a time (pytest-xdist), one per core. The assignment packages
+# (gates, first parts, zero submissions) and the mutation report's tests come first, each test a
+# grading that is mostly one process, longest gate first (tests/assignments/conftest.py), one
+# queued behind each running test so the short ones fill both cores at the end. The rest waits
+# mostly on I/O (the browser, Celery workers' start, containers); its Redis servers, PostgreSQL
+# schemas, ports and folders are per test, and the tests that use the one Docker daemon share an
+# xdist group, so they run one after another on one worker (tests/conftest.py).
 test: system-deps venv services docker-image
 	status=0; \
-	$(PY) -m pytest -q -ra -n 2 --durations=20 $(PYTEST_ARGS) tests/assignments tests/engine/test_mutation_report.py \
-	  || status=1; \
-	$(PY) -m pytest -q -ra --durations=40 -m "not recovery and not deployment" --ignore=tests/assignments \
-	  --ignore=tests/engine/test_mutation_report.py $(PYTEST_ARGS) tests || status=1; \
+	$(PY) -m pytest -q -ra -n 2 --maxschedchunk 1 --durations=20 $(PYTEST_ARGS) tests/assignments \
+	  tests/engine/test_mutation_report.py || status=1; \
+	$(PY) -m pytest -q -ra -n 2 --dist loadgroup --durations=40 -m "not recovery and not deployment" \
+	  --ignore=tests/assignments --ignore=tests/engine/test_mutation_report.py $(PYTEST_ARGS) tests || status=1; \
 	exit $$status
 
 # The mutation report's grading tests on the example assignment (about a minute).
