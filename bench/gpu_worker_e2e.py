@@ -125,6 +125,8 @@ class Stack:
                       "DLGRADE_WORKER_NAME": f"e2e-{queues}", "DLGRADE_QUEUES": queues, "DLGRADE_GPUS": gpus,
                       "DLGRADE_SANDBOX": self.options.sandbox, "DLGRADE_RUN_DIR": str(self.state / f"run-{queues}"),
                       "DLGRADE_BUNDLE_CACHE_DIR": str(self.state / "bundles"), "DLGRADE_CPU_SLOTS": str(slots)}
+        if gpus and self.options.runs_memory_mb:
+            worker_env["DLGRADE_RUNS_MEMORY_MB"] = str(self.options.runs_memory_mb)
         if not gpus and self.options.cpu_worker_hides_gpus:
             worker_env["CUDA_VISIBLE_DEVICES"] = ""  # grade as on a host without a GPU
         worker_log = self.logs / f"worker-{queues}.log"
@@ -360,6 +362,9 @@ def main() -> int:
     parser.add_argument("--gpus", default="0", help="DLGRADE_GPUS of the grading worker")
     parser.add_argument("--cpu-slots", type=int, default=2, help="gradings at once on the CPU worker (early gates)")
     parser.add_argument("--sandbox", default="process", help="DLGRADE_SANDBOX of both workers")
+    parser.add_argument("--runs-memory-mb", type=int, default=0,
+                        help="DLGRADE_RUNS_MEMORY_MB of the GPU worker (bounds its lanes; a device VM's MemTotal "
+                             "starts low, so give the host's real memory, e.g. 131072)")
     parser.add_argument("--cpu-worker-hides-gpus", action="store_true",
                         help="the CPU worker sees no GPU (Triton interprets), as on a CPU-only host")
     parser.add_argument("--repeat", help="a target to regrade --times times")
