@@ -14,7 +14,8 @@ EXAMPLE = REPO / "tests" / "example_assignment"
 # daemon: a test that starts sandbox containers, or checks that none outlived its grading
 # (`docker ps --filter label=...`, the red team's `healthy_worker`), would see the other worker's.
 # The tests of these files run on one worker, one after another.
-DOCKER_DAEMON_FILES = ("tests/redteam/test_attacks.py", "tests/sandbox/test_docker_sandbox.py")
+DOCKER_DAEMON_FILES = ("tests/redteam/test_attacks.py", "tests/sandbox/test_docker_sandbox.py",
+                       "tests/engine/test_lanes.py")
 
 
 def pytest_collection_modifyitems(config, items):

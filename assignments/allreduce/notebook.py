@@ -22,12 +22,12 @@
 # | 6 | speed of your ring against gloo's own `dist.all_reduce` | 10 |
 #
 # **Performance target (part 6), stated up front:** with 10⁶ float32 elements, your
-# `ring_all_reduce` must reach at least **0.3×** the speed of `dist.all_reduce` on the gloo backend
-# with 2 processes (none at 0.1×) and **0.15×** with 4 processes (none at 0.05×), measured on the
-# grader's 2-core CPU machine, interleaved with the baseline in the same run. The staff's ring
-# measured 0.95× (2 processes) and 0.77× (4 processes) there, and as low as 0.20× with 4
-# processes while the machine was busy (four ranks on two cores wait for one another at every
-# step): a clean ring has plenty of margin.
+# `ring_all_reduce` must reach at least **0.15×** the speed of `dist.all_reduce` on the gloo
+# backend with 2 processes and with 4 processes (full credit at 0.15×, none at 0.05×), measured
+# on the grader's 2-core CPU machine, interleaved with the baseline in the same run. The staff's
+# ring measured 0.95× (2 processes) and 0.77× (4 processes) on a quiet machine, and as low as
+# 0.20–0.28× while the grader was busy with other submissions (ranks on shared cores wait for
+# one another at every step): a clean ring has plenty of margin.
 #
 # **Rules.** Inside your functions only `dist.send`, `dist.recv`, `dist.isend`, `dist.irecv`
 # (also batched, through `dist.batch_isend_irecv`) and `dist.get_rank`, `dist.get_world_size` may
@@ -395,8 +395,8 @@ print("largest |DDP - single process| per rank:", run_in_world(train_ddp_vs_sing
 #
 # The grader times your `ring_all_reduce` against gloo's `dist.all_reduce` on the same 10⁶ float32
 # elements, with 2 and with 4 processes, in alternating rounds after a barrier, taking the slowest
-# rank's time per round and the median over rounds. Full credit at 0.3× of `dist.all_reduce`'s
-# speed with 2 processes, 0.15× with 4. What costs time in a ring written in Python: the number of messages (α each: do not split
+# rank's time per round and the median over rounds. Full credit at 0.15× of `dist.all_reduce`'s
+# speed. What costs time in a ring written in Python: the number of messages (α each: do not split
 # chunks into many small messages), extra copies of the whole vector per step, and anything that
 # serialises the transfers (blocking sends ordered by rank parity halve the bandwidth). The cell
 # below measures all your algorithms the same way; compare the ring with the others as w grows.
