@@ -224,8 +224,8 @@ def _grade(ctx: WorkerContext, sub: dict, workdir: Path, gpus: tuple[int, ...],
     toml = _assignment_toml(assignment_dir)
     _check_run_limit(toml, ctx.settings["max_run_timeout_s"])
     memory_mb = (toml.get("resources") or {}).get("memory_mb", RESOURCE_FIELDS["memory_mb"].default)
-    # a malformed memory_mb (the engine rejects the bundle with the reason) gets one lane
-    lanes = lanes_for_job(ctx.settings, len(gpus), memory_mb if isinstance(memory_mb, int) else 1 << 30)
+    # a malformed memory_mb gets one lane (the engine then rejects the bundle, saying why)
+    lanes = lanes_for_job(ctx.settings, len(gpus), memory_mb) if isinstance(memory_mb, int) else 1
     with _visible_gpus(gpus):
         # The engine reads its own settings (DLGRADE_HARDWARE; the backend from DLGRADE_SANDBOX).
         result = ctx.engine.grade(assignment_dir, upload, sandbox=config.get("sandbox"), seed=None,
