@@ -158,7 +158,8 @@ def check_release(assignment: Assignment) -> tuple[Release | None, list[str]]:
 
 def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "process", seed: int | None = None,
            jobs: int = 2, perf_only: bool = False, log: Callable[[str], None] | None = None,
-           mutation_report: bool = False, mutation_scope: dict | None = None) -> GateReport:
+           mutation_report: bool = False, mutation_scope: dict | None = None,
+           gpus: tuple[int, ...] = ()) -> GateReport:
     """Gate a package. Output (bundle, release) goes to `out_dir`, by default a new temporary
     folder, so a gate run never writes into the checkout (but for a stale `source.ipynb`, which
     it rebuilds from `notebook.py`).
@@ -168,7 +169,9 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
     and the filled notebook get every point, and every mutant of a perf part loses points.
     `mutation_report` also grades the automatic mutants of the reference
     (`autograder/mutation_report.py`, `mutation_scope` its `functions`/`operators`) and fails the
-    gate on a part below its required mutation score."""
+    gate on a part below its required mutation score. `gpus`: the GPUs every grading of the
+    gate runs on (a GPU worker's leased ones); without them the runs see no GPU and perf parts
+    are measured against the `cpu` specs, if any."""
     started = time.monotonic()
     try:
         rebuilt = refresh_source_notebook(Path(package_dir))
@@ -215,7 +218,7 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
                 if kind in ("starter", "mutant"):
                     bools[name] = bool_records(student)
 
-            entry = _gate_one(assignment, kind, name, path, part, sandbox, seed, keep_bools)
+            entry = _gate_one(assignment, kind, name, path, part, sandbox, seed, gpus, keep_bools)
             if log:
                 log(f"  [{'ok ' if entry.ok else 'BAD'}] {kind} {name}: {entry.message} ({entry.duration_s:.0f} s)")
             return entry
@@ -231,17 +234,17 @@ def assign(package_dir: Path, *, out_dir: Path | None = None, sandbox: str = "pr
                 others = [bools.get(name, {}) for kind, name, _, _ in candidates if kind in ("starter", "mutant")]
                 report.problems += blind_bool_checks(bools.get("trusted", {}), others)
     if mutation_report and not any(problem.startswith("grading failed") for problem in report.problems):
-        _add_mutation_report(report, assignment, sandbox, seed, jobs, log, mutation_scope or {})
+        _add_mutation_report(report, assignment, sandbox, seed, jobs, log, mutation_scope or {}, gpus)
     report.passed = not report.problems and all(entry.ok for entry in report.entries)
     report.duration_s = time.monotonic() - started
     return report
 
 
 def _add_mutation_report(report: GateReport, assignment: Assignment, sandbox: str, seed: int, jobs: int,
-                         log: Callable[[str], None] | None, scope: dict) -> None:
+                         log: Callable[[str], None] | None, scope: dict, gpus: tuple[int, ...]) -> None:
     from autograder.mutation_report import mutation_report, write_report
 
-    mutation = mutation_report(assignment, sandbox=sandbox, seed=seed, jobs=jobs, log=log, **scope)
+    mutation = mutation_report(assignment, sandbox=sandbox, seed=seed, jobs=jobs, log=log, gpus=gpus, **scope)
     files = write_report(mutation, assignment, report.out_dir)
     report.mutation = {"parts": mutation.parts(assignment), "files": [str(path) for path in files]}
     report.problems += [f"mutation: {problem}" for problem in mutation.problems]
@@ -287,13 +290,14 @@ def blind_bool_checks(trusted: dict[str, bool], others: list[dict[str, bool]]) -
 
 
 def _gate_one(assignment: Assignment, kind: str, name: str, path: Path, part: str | None, sandbox: str,
-              seed: int, on_records: Callable[[RunRecords, RunRecords], None] | None = None) -> GateEntry:
+              seed: int, gpus: tuple[int, ...] = (),
+              on_records: Callable[[RunRecords, RunRecords], None] | None = None) -> GateEntry:
     started = time.monotonic()
     only_parts = None
     if kind == "mutant":
         only_parts = (part,)
     result = grade(assignment.root, path, sandbox=sandbox, seed=seed, only_parts=only_parts,
-                   with_reference_solution=kind == "mutant", on_records=on_records).to_dict()
+                   with_reference_solution=kind == "mutant", on_records=on_records, gpus=gpus).to_dict()
     duration = time.monotonic() - started
     if result["status"] != "graded":
         return GateEntry(name, kind, "graded", False, 0, 0, f"{result['status']}: {result['message']}", duration, part)

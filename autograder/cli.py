@@ -2,7 +2,7 @@
 
     dlgrade grade --assignment SLUG SUBMISSION [--json OUT] [--gradescope OUT] [--sandbox process|docker] [--seed N]
     dlgrade check NOTEBOOK [--assignment SLUG]
-    dlgrade assign SLUG [--out DIR] [--sandbox process|docker] [--json OUT] [--mutation-report [--mutate NAME]]
+    dlgrade assign SLUG [--out DIR] [--sandbox process|docker] [--json OUT] [--gpu N] [--mutation-report [--mutate NAME]]
     dlgrade similarity SLUG SUBMISSIONS_DIR --out REPORT_DIR [--detail N]
     dlgrade gradescope-zip SLUG --out ZIP      (the autograder zip to upload to Gradescope)
     dlgrade gradescope --assignment PACKAGE    (inside Gradescope: what run_autograder calls)
@@ -52,7 +52,7 @@ def cmd_assign(options) -> int:
     scope = {"functions": tuple(options.mutate) if options.mutate else None}
     report = assign(package, out_dir=Path(options.out) if options.out else None, sandbox=options.sandbox,
                     seed=options.seed, jobs=options.jobs, log=lambda line: print(line, flush=True),
-                    mutation_report=options.mutation_report, mutation_scope=scope)
+                    mutation_report=options.mutation_report, mutation_scope=scope, gpus=tuple(options.gpu or ()))
     if report.mutation:
         print(Path(report.mutation["files"][1]).read_text(encoding="utf-8"), end="")
     print(report.format())
@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--seed", type=int, default=None)
     assign.add_argument("--jobs", type=int, default=2, help="gradings in parallel")
     assign.add_argument("--json", help="write the gate report JSON here")
+    assign.add_argument("--gpu", type=int, action="append",
+                        help="GPU index every grading of the gate (and mutation report) may use (repeatable)")
     assign.add_argument("--mutation-report", action="store_true",
                         help="also grade automatic mutants of the reference's solution code; report the survivors "
                              "(mutation.txt/.json/.md in the output folder) and fail below [mutation] required_score")

@@ -8,8 +8,10 @@ Triton's own version, so one folder serves every bundle, seed and GPU model of a
 The folder holds compiled reference code (TTIR, PTX, cubins), so it never reaches a student:
 only trusted runs get it, as a copy in the grading's scratch folder that their sandbox may
 write; entries it did not have before are copied back afterwards and the copy is deleted
-before the student run starts. Student runs keep Triton's default, a cache inside their own
-fresh scratch folder, emptied after every run. This hides the cache from a student only where
+before the student run starts. A student run gets a cache of its own (`student_folder`): the
+student's kernels, compiled by one of the grading's student runs and reused by its others (the
+lanes, the perf run, the re-measure), deleted with the grading's scratch folder; it never
+holds a trusted run's entries. This hides the trusted cache from a student only where
 the sandbox hides the host's files: bubblewrap or Docker. The process sandbox without
 bubblewrap (a GPU host without it) runs trusted and student runs as the same user, nobody,
 who must read the bundle's hidden tests and reference anyway.
@@ -26,6 +28,7 @@ from pathlib import Path
 from autograder import config
 
 TARGET = "/grader/compile-cache"  # where a trusted run sees its copy (TRITON_CACHE_DIR)
+STUDENT_TARGET = "/grader/student-compile-cache"  # where a student run sees the grading's own
 
 
 def kept_folder() -> Path:
@@ -54,6 +57,16 @@ def checkout(into: Path, *, seen_at: str) -> Path:
         for name in files:
             os.chmod(os.path.join(folder, name), 0o666)
     return into
+
+
+def student_folder(work: Path) -> Path:
+    """The compile cache the student runs of one grading share, in its scratch folder `work`.
+    Triton writes each entry beside its final name and renames it, so concurrent lanes may
+    share it; its group files name kernels by the path the runs see, the same for every run."""
+    folder = work / "student-compile-cache"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o777)  # the process sandbox's runs drop to nobody
+    return folder
 
 
 def keep(used: Path) -> int:

@@ -30,11 +30,12 @@ def perf_tests(nodeids: list[str], trusted: TrustedRun, assignment: Assignment) 
     return found
 
 
-def split(nodeids: list[str], lanes: int, trusted: TrustedRun) -> list[list[str]]:
+def split(nodeids: list[str], lanes: int, trusted: TrustedRun, *, keep_parts: bool = True) -> list[list[str]]:
     """At most `lanes` non-empty lanes covering `nodeids`, each in the order of `nodeids`.
 
     Longest group first to the least loaded lane, where a group is a part's tests, or a run of
-    consecutive tests of a part that alone exceeds a lane's share (total / lanes)."""
+    consecutive tests of a part that alone exceeds a lane's share (total / lanes); with
+    `keep_parts` False every test is a group of its own."""
     if lanes <= 1 or len(nodeids) <= 1:
         return [list(nodeids)] if nodeids else []
     position = {nodeid: index for index, nodeid in enumerate(nodeids)}
@@ -44,7 +45,10 @@ def split(nodeids: list[str], lanes: int, trusted: TrustedRun) -> list[list[str]
     share = sum(trusted.duration_of(nodeid) for nodeid in nodeids) / lanes
     groups: list[list[str]] = []
     for tests in by_part.values():
-        groups += _chunks(tests, share, trusted) if _cost(tests, trusted) > share else [tests]
+        if not keep_parts:
+            groups += [[nodeid] for nodeid in tests]
+        else:
+            groups += _chunks(tests, share, trusted) if _cost(tests, trusted) > share else [tests]
     loads = [0.0] * min(lanes, len(groups))
     assigned: list[list[str]] = [[] for _ in loads]
     for group in sorted(groups, key=lambda g: (-_cost(g, trusted), position[g[0]])):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from autograder import config
 from autograder.errors import GradingError, PackageError
-from autograder.grading import ENGINE_VERSION, grade
+from autograder.grading import ENGINE_VERSION, detect_hardware, grade
 from autograder.mutation import Mutant, generate_mutants
 from autograder.package import Assignment
 from autograder.trusted_run import harness_digest
@@ -82,8 +82,10 @@ class MutationReport:
 
 def mutation_report(assignment: Assignment, *, sandbox: str = "process", seed: int = 1, jobs: int = 2,
                     functions: tuple[str, ...] | None = None, operators: tuple[str, ...] | None = None,
-                    log: Callable[[str], None] | None = None) -> MutationReport:
-    """Generate, grade (cached) and judge every mutant; `problems` holds what fails the gate."""
+                    log: Callable[[str], None] | None = None, gpus: tuple[int, ...] = ()) -> MutationReport:
+    """Generate, grade (cached) and judge every mutant; `problems` holds what fails the gate.
+    `gpus`: every mutant's grading runs on them (tests that need CUDA run only there); verdicts
+    are cached per hardware."""
     started = time.monotonic()
     mutants, missing = generate_mutants(assignment, functions=functions, operators=operators)
     restricted = functions is not None or operators is not None
@@ -95,9 +97,10 @@ def mutation_report(assignment: Assignment, *, sandbox: str = "process", seed: i
                         "graded. Fix: name the part in assignment.toml, [mutation] cell_parts = {cell = \"part\"}")
     mutants = [m for m in mutants if m.part is not None]
     correctness = tuple(part.name for part in assignment.parts if part.kind == "correctness")
-    cache = _cache_dir(assignment, seed)
+    cache = _cache_dir(assignment, seed, detect_hardware(gpus) if gpus else "cpu")
+    grading = GradingSetup(sandbox, seed, tuple(gpus))
     report = MutationReport(assignment.slug, seed, [], problems, restricted, jobs=jobs)
-    baseline = _verdict(assignment, None, correctness, sandbox, seed, cache)  # also fills the trusted cache
+    baseline = _verdict(assignment, None, correctness, grading, cache)  # also fills the trusted cache
     if baseline["status"] != "survived":
         report.problems.append(f"the reference itself does not keep full marks ({baseline['status']}: "
                                f"{'; '.join(baseline['failing'][:3])}): mutation scores would mean nothing")
@@ -107,7 +110,7 @@ def mutation_report(assignment: Assignment, *, sandbox: str = "process", seed: i
         log(f"  mutation: {len(mutants)} mutants of {assignment.slug}'s solution code, {jobs} at a time")
 
     def judge(mutant: Mutant) -> MutantResult:
-        verdict = _verdict(assignment, mutant, correctness, sandbox, seed, cache)
+        verdict = _verdict(assignment, mutant, correctness, grading, cache)
         status = verdict["status"]
         if mutant.id in equivalent and status == "survived":
             status = "equivalent"
@@ -162,7 +165,16 @@ def _judgement_problems(report: MutationReport, assignment: Assignment, equivale
 
 # --- grading one mutant -----------------------------------------------------------------------
 
-def _verdict(assignment: Assignment, mutant: Mutant | None, correctness: tuple[str, ...], sandbox: str, seed: int,
+@dataclasses.dataclass(frozen=True)
+class GradingSetup:
+    """How every mutant is graded: the sandbox backend, the gate's seed, the GPUs."""
+
+    sandbox: str
+    seed: int
+    gpus: tuple[int, ...]
+
+
+def _verdict(assignment: Assignment, mutant: Mutant | None, correctness: tuple[str, ...], grading: GradingSetup,
              cache: Path) -> dict:
     """killed / survived / error for a mutant (None: the unchanged reference), from the cache
     or graded now."""
@@ -180,9 +192,9 @@ def _verdict(assignment: Assignment, mutant: Mutant | None, correctness: tuple[s
         if mutant:
             (package / mutant.file).write_text(mutant.source, encoding="utf-8")
         try:
-            verdict = _graded(assignment, package, own, sandbox, seed)
+            verdict = _graded(assignment, package, own, grading)
             if verdict["status"] == "survived" and mutant and others:
-                verdict = _graded(assignment, package, others, sandbox, seed)
+                verdict = _graded(assignment, package, others, grading)
         except GradingError as error:
             verdict = {"status": "error", "killed_in": [], "failing": [str(error)[:300]]}
     verdict["duration_s"] = round(time.monotonic() - started, 1)
@@ -194,8 +206,9 @@ def _verdict(assignment: Assignment, mutant: Mutant | None, correctness: tuple[s
     return verdict | {"cached": False}
 
 
-def _graded(assignment: Assignment, package: Path, parts: tuple[str, ...], sandbox: str, seed: int) -> dict:
-    result = grade(assignment.root, package, sandbox=sandbox, seed=seed, only_parts=parts).to_dict()
+def _graded(assignment: Assignment, package: Path, parts: tuple[str, ...], grading: GradingSetup) -> dict:
+    result = grade(assignment.root, package, sandbox=grading.sandbox, seed=grading.seed, only_parts=parts,
+                   gpus=grading.gpus).to_dict()
     if result["status"] != "graded":
         return {"status": "error", "killed_in": [], "failing": [f"{result['status']}: {result['message']}"]}
     lost = [p["name"] for p in result["parts"] if p["name"] in parts and p["score"] < p["max_score"] - 1e-9]
@@ -203,15 +216,16 @@ def _graded(assignment: Assignment, package: Path, parts: tuple[str, ...], sandb
     return {"status": "killed" if lost else "survived", "killed_in": lost, "failing": failing[:3]}
 
 
-def _cache_dir(assignment: Assignment, seed: int) -> Path:
+def _cache_dir(assignment: Assignment, seed: int, hardware: str) -> Path:
     reference = _files_digest(assignment.reference_dir)
     scoring = json.dumps({"parts": [dataclasses.asdict(part) for part in assignment.parts],
                           "tolerances": assignment.tolerances, "resources": dataclasses.asdict(assignment.resources),
                           "forbidden": [dataclasses.asdict(rule) for rule in assignment.forbidden]}, sort_keys=True)
     tests = hashlib.sha256(_files_digest(assignment.tests_dir).encode() + scoring.encode()).hexdigest()
     engine = hashlib.sha256((ENGINE_VERSION + harness_digest()).encode()).hexdigest()
+    where = "" if hardware == "cpu" else "-" + hashlib.sha256(hardware.encode()).hexdigest()[:8]  # CPU: as before
     return (Path(config.get("cache_dir")) / "mutation" / assignment.slug
-            / f"{reference[:16]}-{tests[:16]}-s{seed}-{engine[:8]}")
+            / f"{reference[:16]}-{tests[:16]}-s{seed}-{engine[:8]}{where}")
 
 
 def _files_digest(root: Path) -> str:

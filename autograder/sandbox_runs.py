@@ -100,6 +100,10 @@ class SandboxRunner:
             compile_cache.checkout(cache.source, seen_at=setup.backend.seen_at(cache))
             mounts.append(cache)
             env["TRITON_CACHE_DIR"] = compile_cache.TARGET
+        elif request.mode == "student" and setup.gpus:  # the student's own kernels, for their other runs
+            cache = Mount(compile_cache.student_folder(setup.work), compile_cache.STUDENT_TARGET, writable=True)
+            mounts.append(cache)
+            env["TRITON_CACHE_DIR"] = compile_cache.STUDENT_TARGET
         mounts += [
             Mount(setup.assignment.tests_dir, "/grader/tests"),
             Mount(self.config_dir, "/grader/config"),

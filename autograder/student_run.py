@@ -101,12 +101,11 @@ def student_run(runner: SandboxRunner, module: ModuleUnderTest, trusted: Trusted
     if lanes > 1:  # the lanes recorded in whatever order they ended; one run records in test order
         position = {nodeid: index for index, nodeid in enumerate(nodeids)}
         merged.order.sort(key=lambda nodeid: position.get(nodeid, len(position)))
-    runs = sorted(shared.runs, key=lambda run: run[0])  # in the order they started
-    out_dirs = [out_dir for _, out_dir, _ in runs]
     perf_runs: dict[str, int] = {}
-    out_dirs += _remeasure_noisy_perf(runner, module, trusted, merged, roots, perf_runs)
-    return StudentRun(StudentRecords(merged, roots), shared.crashes, shared.restarts, shared.wall_total, out_dirs,
-                      [entry for _, _, entry in runs], shared.deaths, perf_runs)
+    _remeasure_noisy_perf(runner, module, trusted, shared, perf_runs)
+    runs = sorted(shared.runs, key=lambda run: run[0])  # in the order they started
+    return StudentRun(StudentRecords(merged, roots), shared.crashes, shared.restarts, shared.wall_total,
+                      [out_dir for _, out_dir, _ in runs], [entry for _, _, entry in runs], shared.deaths, perf_runs)
 
 
 @dataclasses.dataclass
@@ -184,28 +183,31 @@ def _run_lane(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRu
                 return
 
 
-def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun,
-                          merged: RunRecords, roots: dict[str, Path], perf_runs: dict[str, int]) -> list[Path]:
+def _remeasure_noisy_perf(runner: SandboxRunner, module: ModuleUnderTest, trusted: TrustedRun, shared: _Shared,
+                          perf_runs: dict[str, int]) -> None:
     """Measure noisy perf tests again, each in a fresh run, up to `perf_remeasure` times; the
     least noisy measurement is kept. `perf_runs` counts the runs of each noisy test (so a
-    verdict can say how often it was tried). Returns the runs' output folders."""
+    verdict can say how often it was tried); each run joins `shared.runs` (lane "remeasure")."""
     assignment = runner.setup.assignment
-    out_dirs = []
+    merged, roots = shared.merged, shared.roots
     for _ in range(int(config.get("perf_remeasure"))):
         noisy = [nodeid for nodeid, record in merged.tests.items()
                  if _perf_spread_too_wide(record, assignment.perf, RunRecords.at(roots[nodeid]))]
         if not noisy:
             break
         wall = min(assignment.resources.run_timeout_s, trusted.expected_time(noisy) + 30)
-        job, _, records = runner.run(RunRequest(module, "student", noisy, wall))
-        out_dirs.append(job.output_dir)
+        started = time.monotonic()
+        job, outcome, records = runner.run(RunRequest(module, "student", noisy, wall))
+        entry = run_log.entry(outcome, tests=len(noisy), ended=describe_end(outcome))
+        entry.update(lane="remeasure", start_s=round(started - shared.started, 3),
+                     end_s=round(time.monotonic() - shared.started, 3))
+        shared.runs.append((started, job.output_dir, entry))
         for nodeid in noisy:
             perf_runs[nodeid] = perf_runs.get(nodeid, 1) + 1
             fresh = records.tests.get(nodeid)
             if fresh and _spread(fresh, records) < _spread(merged.tests[nodeid], RunRecords.at(roots[nodeid])):
                 merged.tests[nodeid] = fresh
                 roots[nodeid] = records.root
-    return out_dirs
 
 
 def _perf_spread_too_wide(record: dict, specs: dict, records: RunRecords) -> bool:

@@ -16,7 +16,9 @@ table; writes the run's records and a summary JSON to OUT.
 GPU 0 where nvidia-smi finds one), once per lane count, side by side: the student run's time
 with its correctness tests in that many concurrent sandbox runs, perf tests after them alone
 (autograder/lanes.py). The first grading pays the trusted run (cached under OUT for the
-others); every student run starts with a cold compile cache:
+others, or in --engine-cache, shared by several labels); every grading's student runs start
+with a cold compile cache, which their lanes, perf run and re-measure share. `--split tests`
+balances the lanes test by test instead of keeping a part's tests together:
 
     python3 bench/gpu_grading_time.py --out OUT --label lanes --cache /tmp/tc3 --fixed-matmul \
         --lanes 1,8 triton_kernels
@@ -70,8 +72,12 @@ def compiled_kernels(cache: Path) -> collections.Counter:
 def grade_in_lanes(options, assignment, lane_counts: list[int], out: Path) -> int:
     """One engine grading per lane count of the reference (or its fixed-matmul copy), the
     trusted run cached after the first; prints and writes the student run's time split."""
-    os.environ["DLGRADE_CACHE_DIR"] = str(out / "engine-cache")
+    os.environ["DLGRADE_CACHE_DIR"] = str(options.engine_cache or out / "engine-cache")
+    from autograder import lanes as lanes_module, student_run
     from autograder.grading import grade
+
+    if options.split == "tests":  # every test a group of its own, the comparison's other side
+        student_run.split = lambda *args, **kwargs: lanes_module.split(*args, **kwargs, keep_parts=False)
 
     gpus = (0,) if shutil.which("nvidia-smi") else ()
     rows = []
@@ -87,12 +93,13 @@ def grade_in_lanes(options, assignment, lane_counts: list[int], out: Path) -> in
                     for run in result["run"]["student_runs"]]
             row = {"lanes": lanes, "score": result["score"], "max_score": result["max_score"],
                    "unmeasured_points": result.get("unmeasured_points"), "hardware": result["run"]["hardware"],
-                   "durations": result["run"]["durations"], "restarts": result["run"]["restarts"], "runs": runs}
+                   "durations": result["run"]["durations"], "restarts": result["run"]["restarts"], "runs": runs,
+                   "split": options.split}
             rows.append(row)
             durations = row["durations"]
             print(f"== lanes {lanes}: student run {durations['student_s']:.1f} s "
                   f"(trusted {durations['trusted_s']:.1f} s, total {durations['total_s']:.1f} s), score {row['score']:.2f}/{row['max_score']:.2f}, "
-                  f"{row['restarts']} restarts, on {row['hardware']}")
+                  f"{row['restarts']} restarts, on {row['hardware']}, split by {options.split}")
             for run in runs:
                 print(f"   lane {run['lane']}: {run['tests']} tests, {run['start_s']:.1f} -> {run['end_s']:.1f} s, "
                       f"{run['ended']}")
@@ -110,6 +117,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fixed-matmul", action="store_true")
     parser.add_argument("--lanes", help="comma-separated lane counts: grade through the engine once per count")
+    parser.add_argument("--engine-cache", type=Path, help="with --lanes: the engine's cache folder (trusted runs "
+                        "and their compile cache), to share one across labels (default: under OUT/LABEL)")
+    parser.add_argument("--split", default="parts", choices=["parts", "tests"],
+                        help="with --lanes: keep a part's tests in one lane where that balances (the engine's "
+                             "way), or balance test by test")
     parser.add_argument("slug")
     options = parser.parse_args()
     assignment = load_assignment(REPO / "assignments" / options.slug)

@@ -21,7 +21,7 @@ class Engine:
     # grade(assignment_dir, upload, *, sandbox, seed, on_progress, gpus, trusted_share, run_lanes)
     #   -> result with to_dict()
     grade: Callable[..., Any]
-    # run_gate(package_dir, *, out_dir, sandbox) -> report with passed, bundle_path, bundle_digest
+    # run_gate(package_dir, *, out_dir, sandbox[, jobs, perf_only, gpus]) -> report with passed, bundle_path, bundle_digest
     run_gate: Callable[..., Any]
     # unpack(bundle_archive, dest) -> the unpacked assignment folder
     unpack: Callable[[Path, Path], Any]

@@ -313,7 +313,7 @@ def _run_gate_on_its_gpus(claim: Claim, info: dict, package_dir: Path, out_dir: 
         raise WorkerMisconfigured(f"the gate needs {need} GPUs; this worker owns {len(ctx.settings['gpus'])}")
     with _leased_gpus(claim, need, ctx.settings["gather_wait_s"], retry_s=30) as gpus, _visible_gpus(gpus):
         return ctx.engine.run_gate(package_dir, out_dir=out_dir, sandbox=config.get("sandbox"), jobs=1,
-                                   perf_only=bool(info.get("early_gate_passed")))
+                                   perf_only=bool(info.get("early_gate_passed")), gpus=gpus)
 
 
 def _upload(ctx: WorkerContext, kind: str, path: Path, digest: str, content_type: str) -> str:

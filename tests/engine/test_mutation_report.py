@@ -175,3 +175,45 @@ def test_the_cli_passes_the_mutation_options_to_the_gate(monkeypatch, example_pa
     monkeypatch.setattr(assign_module, "assign", fake_assign)
     assert main(["assign", str(example_package), "--mutation-report", "--mutate", "softmax", "--jobs", "3"]) == 0
     assert seen["mutation_report"] and seen["mutation_scope"] == {"functions": ("softmax",)} and seen["jobs"] == 3
+    assert main(["assign", str(example_package), "--gpu", "1", "--gpu", "0"]) == 0
+    assert seen["gpus"] == (1, 0)
+
+
+def test_the_gradings_of_a_gate_on_gpus_run_on_them_and_cache_per_hardware(monkeypatch, example_package):
+    """A GPU worker's gate leases GPUs: every grading it makes (candidates, mutants) must run on
+    them, else its perf parts are measured on the host's CPU. Graded for real here without the
+    GPU (this machine has none); the GPUs each grading was asked to use are recorded."""
+    from autograder import assign as assign_module, config, grading, mutation_report as report_module
+
+    asked = []
+
+    def grade_recording(*args, gpus=(), **kwargs):
+        asked.append(tuple(gpus))
+        return grading.grade(*args, **kwargs)
+
+    monkeypatch.setattr(assign_module, "grade", grade_recording)
+    monkeypatch.setattr(report_module, "grade", grade_recording)
+    monkeypatch.setattr(report_module, "detect_hardware", lambda gpus: "NVIDIA H200" if gpus else "cpu (2 cores)")
+    reference = example_package / "reference" / "__init__.py"  # a reference digest of this test's own
+    reference.write_text(reference.read_text() + f"\n# {example_package.parent.name}\n")
+    assignment = load_assignment(example_package)
+    entry = assign_module._gate_one(assignment, "reference", "reference", assignment.reference_dir, None,
+                                    "process", 1, (3,))
+    assert entry.ok and asked == [(3,)]
+    scope = {"functions": ("add",), "operators": ("swap_op",)}
+    on_gpu = mutation_report(assignment, jobs=1, gpus=(3,), **scope)
+    cache_root = Path(config.get("cache_dir")) / "mutation" / "example"
+    gpu_folders = [path.name for path in cache_root.iterdir() if path.name.startswith(_reference_digest(assignment))]
+    assert on_gpu.results and all(result.status == "killed" for result in on_gpu.results)
+    assert set(asked) == {(3,)} and len(asked) == 2 + len(on_gpu.results)  # the reference's run, then each mutant's
+    on_cpu = mutation_report(assignment, jobs=1, **scope)  # not the GPU's cached verdicts
+    assert not any(result.cached for result in on_cpu.results) and asked[-1] == ()
+    folders = [path.name for path in cache_root.iterdir() if path.name.startswith(_reference_digest(assignment))]
+    cpu_folders = sorted(set(folders) - set(gpu_folders))
+    assert len(gpu_folders) == 1 and len(cpu_folders) == 1 and gpu_folders[0].startswith(cpu_folders[0] + "-")
+
+
+def _reference_digest(assignment) -> str:
+    from autograder.mutation_report import _files_digest
+
+    return _files_digest(assignment.reference_dir)[:16]

@@ -63,6 +63,7 @@ def _grade(tmp_path: Path, spreads: list[float]) -> tuple[GradeResult, NoisyRunn
     runner = NoisyRunner(tmp_path, spreads)
     module = ModuleUnderTest(Mount(tmp_path, "/grader/submission"), "/grader/submission")
     run = student_run(runner, module, trusted, [ADD, SPEED], None)
+    runner.log = run.log
     result = GradeResult(status="graded", assignment="example", run={})
     score(result, runner.setup.assignment, trusted.records, run, ScanResult({}, []), [ADD, SPEED], "cpu (2 cores)")
     return result, runner
@@ -76,6 +77,9 @@ def test_a_noisy_measurement_is_taken_again_and_the_calm_one_scored(tmp_path, mo
     monkeypatch.setenv("DLGRADE_PERF_REMEASURE", "2")
     result, runner = _grade(tmp_path, [0.9, 0.2])  # max_spread of rowsum_4096 is 0.5
     assert runner.asked == [[ADD, SPEED], [SPEED]], "only the noisy test ran again"
+    # Staff see the re-measure as a run of its own, after the first
+    assert [(entry["lane"], entry["tests"]) for entry in runner.log] == [(0, 2), ("remeasure", 1)]
+    assert runner.log[1]["start_s"] >= runner.log[0]["end_s"]
     speed = _test(result, SPEED)
     assert speed.status == "pass" and speed.perf["spread"] == pytest.approx(0.2)
     assert (result.score, result.max_score, result.unmeasured_points) == (4.0, 4.0, 0.0)

@@ -56,7 +56,31 @@ def test_only_trusted_gpu_runs_get_the_cache(tmp_path):
         runner = SandboxRunner(RunSetup(assignment, make_sandbox("process"), work, 1, gpus))
         job = runner.job(RunRequest(module, mode, None, 10))
         mounted = [mount for mount in job.mounts if mount.target == compile_cache.TARGET]
-        assert bool(mounted) == expected and ("TRITON_CACHE_DIR" in job.env) == expected
+        assert bool(mounted) == expected and (job.env.get("TRITON_CACHE_DIR") == compile_cache.TARGET) == expected
         if expected:
             assert mounted[0].writable and mounted[0].source.parent == work and mounted[0].source.is_dir()
             assert job.env["TRITON_CACHE_DIR"] == compile_cache.TARGET
+
+
+def test_the_student_runs_of_one_gpu_grading_share_a_cache_of_their_own(tmp_path):
+    """Lanes, the perf run and the re-measure reuse the student's compiled kernels; the trusted
+    run never sees that folder, and a student run never sees the kept trusted cache."""
+    assignment = load_assignment(REPO / "tests" / "example_assignment")
+    module = ModuleUnderTest(Mount(tmp_path, "/grader/submission"), "/grader/submission")
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = SandboxRunner(RunSetup(assignment, make_sandbox("process"), work, 1, (0,)))
+    trusted = runner.job(RunRequest(module, "trusted", None, 10))
+    lanes = [runner.job(RunRequest(module, "student", [f"t{lane}"], 10)) for lane in range(3)]
+    student_mounts = [[m for m in job.mounts if m.target == compile_cache.STUDENT_TARGET] for job in lanes]
+    assert all(len(mounts) == 1 and mounts[0].writable for mounts in student_mounts)
+    assert {mounts[0].source for mounts in student_mounts} == {work / "student-compile-cache"}
+    assert stat.S_IMODE((work / "student-compile-cache").stat().st_mode) == 0o777  # runs drop to nobody
+    assert all(job.env["TRITON_CACHE_DIR"] == compile_cache.STUDENT_TARGET for job in lanes)
+    assert all(m.target != compile_cache.TARGET for job in lanes for m in job.mounts)
+    assert all(m.target != compile_cache.STUDENT_TARGET for m in trusted.mounts)
+    cpu_work = tmp_path / "cpu"
+    cpu_work.mkdir()
+    on_cpu = SandboxRunner(RunSetup(assignment, make_sandbox("process"), cpu_work, 1, ())).job(
+        RunRequest(module, "student", None, 10))
+    assert "TRITON_CACHE_DIR" not in on_cpu.env and not (cpu_work / "student-compile-cache").exists()

@@ -188,6 +188,9 @@ def test_a_gate_on_a_gpu_queue_holds_its_gpus_and_grades_perf_only_after_an_earl
              f"gate reports\n{workers.dump_logs()}")
     ran = portal.assignments[whole].gate_reports[1]["report"]["ran_with"]
     assert ran["cuda_visible_devices"] in ("0", "1") and ran["jobs"] == 1 and ran["perf_only"] is False
+    # The gradings of the gate run on the leased GPUs (the sandbox sets CUDA_VISIBLE_DEVICES from them).
+    assert [str(gpu) for gpu in ran["gpus"]] == [ran["cuda_visible_devices"]]
     ran = portal.assignments[perf].gate_reports[1]["report"]["ran_with"]
     assert sorted(ran["cuda_visible_devices"].split(",")) == ["0", "1"] and ran["perf_only"] is True
+    assert sorted(ran["gpus"]) == [0, 1]
     client.close()

@@ -115,7 +115,8 @@ class _GateReport:
                 "release_digest": self.release_digest, "ran_with": self.ran_with}
 
 
-def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process", jobs: int = 2, perf_only: bool = False):
+def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process", jobs: int = 2, perf_only: bool = False,
+         gpus: tuple[int, ...] = ()):
     """Stand-in for the release gate: "builds" a bundle from the package's assignment.toml, and
     reports how it was run (the GPUs it saw, its jobs, perf_only)."""
     import hashlib
@@ -128,7 +129,8 @@ def gate(package_dir: Path, *, out_dir: Path, sandbox: str = "process", jobs: in
     release = make_bundle({"release.ipynb": "{}"})
     release_path = out_dir / "release.zip"
     release_path.write_bytes(release)
-    ran_with = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "jobs": jobs, "perf_only": perf_only}
+    ran_with = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "gpus": list(gpus), "jobs": jobs,
+                "perf_only": perf_only}
     return _GateReport("fail_gate" not in toml, path, hashlib.sha256(data).hexdigest(), release_path,
                        hashlib.sha256(release).hexdigest(), ran_with)
 
